@@ -1,0 +1,43 @@
+# Two commands are the contract with users: `make audit` and `make test` (both set up on first use).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+RAW ?= data/raw
+OUT ?= data/processed
+STAMP := $(VENV)/.setup-done
+
+.PHONY: setup audit test lock sample clean help
+
+help:
+	@echo "make audit [RAW=data/raw] [OUT=data/processed]  set up (first time) and audit RAW into OUT"
+	@echo "make test                                       set up (first time) and run the test suite"
+	@echo "make setup                                      create .venv and install the locked dependencies"
+	@echo "make sample                                     regenerate the embedded sample inbox in data/raw"
+	@echo "make lock                                       re-resolve requirements.lock from pyproject.toml"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found); on Debian/Ubuntu: apt-get install python3.11 python3.11-venv" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+audit: $(STAMP)
+	GX_ANALYTICS_ENABLED=false $(PY) -m pipeline audit $(RAW) --out $(OUT)
+
+test: $(STAMP)
+	GX_ANALYTICS_ENABLED=false $(PY) -m pytest
+
+sample: $(STAMP)
+	$(PY) -m pipeline synth --sample --out $(RAW)
+
+lock:
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(OUT)

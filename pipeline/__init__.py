@@ -1,0 +1,1 @@
+"""gov-disclosure annual report auditor."""
