@@ -7,12 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+PAD = -1  # origin id of a grid position that no source cell covers (ragged rows padded to the grid width)
+
+
 @dataclass
 class Grid:
     """A table as a true rectangular grid: merged cells are expanded (rowspan/colspan).
 
     `cells[r][c]` is the text of the source cell covering that position; `origin[r][c]` is an id shared by all
-    positions of one source cell, so a reader can tell a span from two equal neighbours.
+    positions of one source cell, so a reader can tell a span from two equal neighbours; `PAD` marks padding.
     """
     cells: list[list[str]]
     origin: list[list[int]]

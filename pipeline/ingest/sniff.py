@@ -1,0 +1,97 @@
+"""Format detection from content (magic bytes, markup) and text decoding (BOM, meta charset, GB18030, detection)."""
+from __future__ import annotations
+
+import codecs
+import re
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.I)
+_HTML_MARK = re.compile(r"<\s*(!doctype\s+html|html|head|body|table|div|p|meta)\b", re.I)
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.M)
+_PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
+
+# Names browsers treat as aliases; GBK/GB2312 pages are decoded as GB18030 (a superset) so that no character is lost.
+_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030", "cp936": "gb18030",
+            "big5-hkscs": "big5hkscs", "utf8": "utf-8", "unicode": "utf-16"}
+
+
+def sniff_format(data: bytes, name: str) -> str:
+    """html|pdf|docx|doc|txt|md|unknown, decided by content first and the extension only as a tie-breaker."""
+    head = data[:2048]
+    if head.lstrip()[:5] == b"%PDF-" or data[:1024].find(b"%PDF-") >= 0:
+        return "pdf"
+    if head[:4] == b"PK\x03\x04":
+        return "docx" if b"word/" in data[:65536] or name.lower().endswith(".docx") else "unknown"
+    if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "doc"
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "unknown"
+    text, _ = decode_text(data[:65536], allow_partial=True)
+    if _HTML_MARK.search(text[:8192]) and re.search(r"</\s*(html|body|div|p|table|td)\s*>", text, re.I):
+        return "html"
+    lower = name.lower()
+    if lower.endswith((".md", ".markdown")):
+        return "md"
+    if _PIPE_RULE.search(text) and len(_PIPE_ROW.findall(text)) >= 3:
+        return "md"
+    return "txt"
+
+
+def _norm_codec(name: str) -> str | None:
+    name = name.strip().lower()
+    name = _ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_text(data: bytes, declared: str | None = None, allow_partial: bool = False) -> tuple[str, str]:
+    """Decode bytes to str; returns (text, encoding used).
+
+    Order: BOM, declared charset (HTML meta), strict UTF-8, GB18030, then charset-normalizer's guess.
+    `allow_partial` tolerates a multi-byte sequence cut at the end of a prefix.
+    """
+    errors = "ignore" if allow_partial else "strict"
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(enc if enc != "utf-8" else "utf-8-sig", errors="replace"), enc
+    candidates = []
+    if declared:
+        c = _norm_codec(declared)
+        if c:
+            candidates.append(c)
+    for c in ("utf-8", "gb18030"):
+        if c not in candidates:
+            candidates.append(c)
+    for enc in candidates:
+        try:
+            text = data.decode(enc, errors=errors)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if enc == "gb18030" and not _looks_chinese(text):
+            continue
+        return text, enc
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is not None:
+            return str(best), best.encoding
+    except Exception:  # pragma: no cover - detection is best effort
+        pass
+    return data.decode("utf-8", errors="replace"), "utf-8?"
+
+
+def _looks_chinese(text: str) -> bool:
+    """GB18030 decodes almost any byte string; accept it only when the result is mostly common CJK/ASCII."""
+    sample = text[:20000]
+    if not sample:
+        return True
+    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
+    ascii_ = sum(1 for ch in sample if ch < "\x80")
+    return (cjk + ascii_) / len(sample) > 0.9
+
+
+def html_declared_charset(data: bytes) -> str | None:
+    m = _META_CHARSET.search(data[:16384])
+    return m.group(1).decode("ascii", "ignore") if m else None

@@ -1,0 +1,46 @@
+"""Section detection (template.md §1.2): the six parts by their headings, wherever the numbering went."""
+from __future__ import annotations
+
+import re
+
+from .. import templates as T
+
+_NUM_MAJOR = r"(?P<major>[一二三四五六七八九十]{1,2})\s*[、.．]"
+_NUM_MINOR = r"[（(](?P<minor>[一二三四五六七八九十]{1,2})[)）]"
+_CN = "一二三四五六七八九十"
+
+
+def _canon_sections():
+    tpl = T.get("gb2021")
+    return [(s["id"], s["heading"], s["keywords"]) for s in tpl.sections]
+
+
+def detect_sections(text: str) -> list[dict]:
+    """Find each section heading; returns dicts (section_id, heading, canonical_heading, char_start, text, order)."""
+    found = []
+    for order, (sid, canonical, keywords) in enumerate(_canon_sections(), start=1):
+        kw = "(?:" + "|".join(keywords) + ")"
+        best = None
+        for pattern, prio in ((rf"{_NUM_MAJOR}\s*(?P<h>[^。\n；;\d]{{0,24}}?{kw}[^。\n；;，,：:]{{0,12}}?(?:情况|事项|措施)?)", 0),
+                              (rf"{_NUM_MINOR}\s*(?P<h>[^。\n；;]{{0,12}}?{kw}[^。\n；;，,：:]{{0,8}}?(?:情况|事项|措施)?)", 2),
+                              (rf"(?:^|\n)\s*(?P<h>{kw}[^。\n]{{0,12}}?)\s*(?:\n|$)", 3)):
+            for m in re.finditer(pattern, text):
+                p = prio
+                if prio == 0 and m.group("major") != _CN[order - 1]:
+                    p = 1  # numbered, but not with this section's own numeral
+                if prio == 0 and re.match(r"本年度办理结果|结转下", m.group("h")):
+                    continue
+                cand = (p, m.start(), m)
+                if best is None or cand[:2] < best[:2]:
+                    best = cand
+                break  # first match of each pattern is enough: priority decides between patterns
+        if best is not None:
+            m = best[2]
+            found.append({"section_id": sid, "order": order, "heading": m.group(0).strip(), "canonical_heading": canonical,
+                          "char_start": m.start(), "_end": m.end()})
+    found.sort(key=lambda d: d["char_start"])
+    for i, d in enumerate(found):
+        nxt = found[i + 1]["char_start"] if i + 1 < len(found) else len(text)
+        d["text"] = text[d.pop("_end"):nxt].strip()
+    found.sort(key=lambda d: d["order"])
+    return found

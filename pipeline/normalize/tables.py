@@ -1,0 +1,398 @@
+"""Row records → the canonical cells of one template (t2, t3, t4), every template cell emitted.
+
+Rows are found by their labels; columns by position within the row (7 t3 columns, 15 t4 values), with the
+header words used when a row has a different number of cells. Rows printed without a label (jumbled PDF
+conversions) fill the template rows missing between their labelled neighbours when the count fits exactly.
+Cells run together without separators are split in the one way that satisfies the row and column identities;
+when several splits remain, the cells are UNPARSABLE with the note ``split_ambiguous`` — never a silent guess.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..templates import Template
+from .records import Rec, Tok
+from .values import Parsed, candidate_splits, chunks_of, parse_cell, product_limited
+
+T4_ONLY_COLS = {"col.upheld", "col.corrected", "col.other_result", "col.pending"}
+_SECTION_TEXT = re.compile(r"(存在的?(主要)?问题|改进(情况|措施)|整改|其他需要报告)")
+_NARRATIVE = re.compile(r"[\u4e00-\u9fff][^\n]{0,80}[，。；！？][^\n]{0,80}[\u4e00-\u9fff]|[^\n]{60,}")
+
+
+@dataclass
+class Cell:
+    table: str
+    block: str
+    row_id: str
+    col_id: str
+    state: str = "MISSING"
+    value: float | None = None
+    text: str = ""
+    raw: str = ""
+    location: str = ""
+    page: int | None = None
+    unit: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TableResult:
+    cells: list[Cell]
+    t3_collapsed_other: bool = False
+    duplicate_rows: list[str] = field(default_factory=list)
+    unassigned_rows: int = 0
+    found: dict = field(default_factory=dict)  # table -> bool (any row of it found)
+
+
+# --- zones ------------------------------------------------------------------------------------------------------
+
+def _row_entry(rec: Rec, table: str):
+    e = rec.has("row", table)
+    return e
+
+
+def find_zones(recs: list[Rec]) -> dict[str, tuple[int, int]]:
+    n = len(recs)
+    first_t3 = next((i for i, r in enumerate(recs) if r.values and _row_entry(r, "t3")), None)
+    first_t2_caption = next((i for i, r in enumerate(recs) if r.has("caption", "t2")), None)
+    zones: dict[str, tuple[int, int]] = {}
+    t3_end = n
+    if first_t3 is not None:
+        # back up over the t3 header (note, 申请人情况, column words) printed just before the first row
+        start = first_t3
+        while start > 0 and (recs[start - 1].has("note", "t3") or recs[start - 1].has("header", "t3")
+                             or recs[start - 1].has("col", "t3") or (recs[start - 1].kind == "grid" and not recs[start - 1].values)
+                             or (recs[start - 1].kind != "text" and not recs[start - 1].entries)
+                             or (recs[start - 1].kind == "text" and len(recs[start - 1].text) < 30)):
+            start -= 1
+        t4_start = next((i for i in range(first_t3 + 1, n) if _is_t4_anchor(recs[i])), None)
+        t3_end = t4_start if t4_start is not None else n
+        zones["t3"] = (start, t3_end)
+        if t4_start is not None:
+            end = t4_start + 1
+            while end < n and not _ends_t4(recs[end]):
+                end += 1
+            zones["t4"] = (t4_start, end)
+    else:
+        t4_start = next((i for i, r in enumerate(recs) if _is_t4_anchor(r) and r.has("col", "t4")), None)
+        if t4_start is not None:
+            end = t4_start + 1
+            while end < n and not _ends_t4(recs[end]):
+                end += 1
+            zones["t4"] = (t4_start, end)
+    t2_start = first_t2_caption if first_t2_caption is not None else 0
+    t2_end = zones["t3"][0] if "t3" in zones else (zones["t4"][0] if "t4" in zones else n)
+    if first_t2_caption is not None and first_t2_caption >= t2_end:
+        t2_end = n
+    zones["t2"] = (t2_start, t2_end)
+    return zones
+
+
+def _is_t4_anchor(r: Rec) -> bool:
+    if r.has("row", "t3") or r.has("row", "t2"):
+        return False
+    for e in r.entries:
+        if e.table == "t4" and (e.kind in ("header", "group") or (e.kind == "col" and e.id in T4_ONLY_COLS)):
+            return True
+    return False
+
+
+def _ends_t4(r: Rec) -> bool:
+    if r.kind == "text":
+        return bool(_SECTION_TEXT.search(r.text)) or bool(_NARRATIVE.search(r.text))
+    if r.has("row", "t3") or r.has("row", "t2") or r.has("caption", "t2"):
+        return True
+    return False
+
+
+# --- reading a row's values ----------------------------------------------------------------------------------
+
+def _parsed_cells(tokens: list[Tok], n: int, signed: list[bool]) -> list[tuple[Parsed, Tok]] | None:
+    """Grid-like tokens → exactly n parsed cells, or None if the count does not fit."""
+    toks = list(tokens)
+    while len(toks) > n and parse_cell(toks[-1].raw).state == "BLANK":
+        toks.pop()
+    while len(toks) > n and parse_cell(toks[0].raw).state == "BLANK":
+        toks.pop(0)
+    if len(toks) != n:
+        return None
+    return [(parse_cell(t.raw, signed=s), t) for t, s in zip(toks, signed)]
+
+
+def _split_candidates(tokens: list[Tok], n: int) -> tuple[list[list[str]] | None, str]:
+    """Candidate readings of a value run (or of grid cells that hold runs) as n numbers."""
+    raw = " ".join(t.raw for t in tokens)
+    chunks = chunks_of(raw)
+    return candidate_splits(chunks, n), raw
+
+
+@dataclass
+class RowRead:
+    cells: list[tuple[Parsed, Tok]] | None = None   # resolved
+    candidates: list[list[str]] | None = None       # unresolved digit splits
+    raw: str = ""
+    tok: Tok | None = None
+    split: bool = False
+
+
+def read_row(tokens: list[Tok], n: int, signed: list[bool], row_check=None) -> RowRead:
+    """Read one row of n cells; `row_check(list[float]) -> bool` is the row identity used to pick a split."""
+    direct = _parsed_cells(tokens, n, signed)
+    if direct is not None and all(p.state != "UNPARSABLE" for p, _ in direct):
+        return RowRead(cells=direct)
+    cands, raw = _split_candidates(tokens, n)
+    tok = tokens[0] if tokens else None
+    if cands is None or not cands:
+        if direct is not None:
+            return RowRead(cells=direct)
+        return RowRead(candidates=[], raw=raw, tok=tok)
+    if row_check is not None:
+        ok = [c for c in cands if row_check([float(x) for x in c])]
+        if ok:
+            cands = ok
+    if len(cands) == 1:
+        return RowRead(cells=[(parse_cell(x, signed=s), tok) for x, s in zip(cands[0], signed)], raw=raw, tok=tok,
+                       split=len(chunks_of(raw)) < n)
+    return RowRead(candidates=cands, raw=raw, tok=tok, split=True)
+
+
+def _fill(cell: Cell, parsed: Parsed, tok: Tok | None, raw: str | None = None, notes=()):
+    cell.state = parsed.state
+    cell.value = parsed.value
+    cell.text = parsed.text
+    cell.unit = parsed.unit
+    cell.raw = (raw if raw is not None else (tok.raw if tok else "")).strip()
+    cell.location = tok.location if tok else ""
+    cell.page = tok.page if tok else None
+    cell.notes = list(parsed.notes) + list(notes)
+
+
+def _unparsable(cell: Cell, raw: str, tok: Tok | None, note: str):
+    cell.state = "UNPARSABLE"
+    cell.value = None
+    cell.text = ""
+    cell.raw = raw.strip()
+    cell.location = tok.location if tok else ""
+    cell.page = tok.page if tok else None
+    cell.notes = [note]
+
+
+# --- t2 -----------------------------------------------------------------------------------------------------------
+
+def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[list[Cell], bool, list[str]]:
+    by_row = {r.id: b for b in tpl.t2_blocks for r in b.rows}
+    seen: dict[str, Rec] = {}
+    dups = []
+    for rec in recs[zone[0]:zone[1]]:
+        e = rec.has("row", "t2")
+        if not e or not rec.values or e.id not in by_row:
+            continue
+        if e.id in seen:
+            dups.append(e.id)
+            continue
+        seen[e.id] = rec
+    cells: list[Cell] = []
+    for b in tpl.t2_blocks:
+        for r in b.rows:
+            row_cells = [Cell("t2", b.id, r.id, c.id) for c in b.cols]
+            rec = seen.get(r.id)
+            if rec is not None:
+                signed = [c.signed for c in b.cols]
+                rr = read_row(rec.values, len(b.cols), signed)
+                if rr.cells is not None:
+                    for cell, (p, tok) in zip(row_cells, rr.cells):
+                        _fill(cell, p, tok, notes=["digits_split"] if rr.split else ())
+                else:
+                    note = "split_ambiguous" if rr.candidates else "unreadable_row"
+                    for cell in row_cells:
+                        _unparsable(cell, rr.raw, rr.tok, note)
+            cells.extend(row_cells)
+    return cells, bool(seen), dups
+
+
+# --- t3 -----------------------------------------------------------------------------------------------------------
+
+def _t3_col_order(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> list[str]:
+    order: list[str] = []
+    for rec in recs[zone[0]:zone[1]]:
+        if rec.values and rec.has("row", "t3"):
+            break
+        for col_id, _ in rec.header_cols:
+            if col_id.startswith("col.") and col_id in {c.id for c in tpl.t3_cols} and col_id not in order:
+                order.append(col_id)
+    return order
+
+
+def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableResult:
+    cols = [c.id for c in tpl.t3_cols]
+    n = len(cols)
+    rows_all = [r.id for r in tpl.t3_rows]
+    # pass 1: labelled rows with values, unlabelled value rows, in document order
+    events: list[tuple[str, object]] = []   # ("L", row_id) | ("U", rec)
+    found: dict[str, Rec] = {}
+    dups: list[str] = []
+    collapsed = False
+    for rec in recs[zone[0]:zone[1]]:
+        if not rec.values:
+            continue
+        e = rec.has("row", "t3")
+        if e is None:
+            if rec.entries or rec.labels:
+                continue  # a header/column-word row or an unknown labelled row
+            if any(parse_cell(t.raw).state in ("NUMBER", "DASH") for t in rec.values) or rec.kind == "grid":
+                events.append(("U", rec))
+            continue
+        row_id = e.id
+        if row_id == "t3.other" and "t3.other" not in rows_all:
+            collapsed = True  # gb2021 layout printing （六）其他处理 as one value row
+        if row_id in found:
+            dups.append(row_id)
+            continue
+        found[row_id] = rec
+        events.append(("L", row_id))
+
+    rows = list(rows_all)
+    if collapsed:
+        i = rows.index("t3.total_processed")
+        rows.insert(i, "t3.other")
+    index = {r: i for i, r in enumerate(rows)}
+    # pass 2: unlabelled rows fill the gaps between labelled neighbours when the count fits exactly
+    unassigned = 0
+    j = 0
+    while j < len(events):
+        if events[j][0] != "U":
+            j += 1
+            continue
+        k = j
+        while k < len(events) and events[k][0] == "U":
+            k += 1
+        prev = next((index.get(events[x][1], -1) for x in range(j - 1, -1, -1) if events[x][0] == "L"), -1)
+        nxt = next((index.get(events[x][1], len(rows)) for x in range(k, len(events)) if events[x][0] == "L"), len(rows))
+        gap = [r for r in rows[prev + 1:nxt] if r not in found and not (collapsed and r.startswith("t3.other."))]
+        if len(gap) == k - j and prev < nxt:
+            for r, (_, rec) in zip(gap, events[j:k]):
+                found[r] = rec
+        else:
+            unassigned += k - j
+        j = k
+
+    # pass 3: read values; rows whose digits need splitting keep their candidates for the table-level pass
+    order = _t3_col_order(recs, zone, tpl)
+    reads: dict[str, RowRead] = {}
+    row_total = lambda v: abs(sum(v[:6]) - v[6]) < 1e-9  # noqa: E731 - I-T3-3 as the row check
+    for r in rows:
+        rec = found.get(r)
+        if rec is None:
+            continue
+        if rec.kind == "grid" and len(order) not in (0, n) and len(rec.values) == len(order):
+            # a table printing fewer columns: map by the header words
+            parsed = [(parse_cell(t.raw), t) for t in rec.values]
+            mapped: list = [None] * n
+            for col_id, pt in zip(order, parsed):
+                mapped[cols.index(col_id)] = pt
+            reads[r] = RowRead(cells=mapped)
+            continue
+        reads[r] = read_row(rec.values, n, [False] * n, row_check=row_total)
+    _resolve_with_column_identities(reads, rows, collapsed)
+
+    cells: list[Cell] = []
+    for r in rows:
+        rr = reads.get(r)
+        row_cells = [Cell("t3", "", r, c) for c in cols]
+        if rr is not None:
+            if rr.cells is not None:
+                for cell, pt in zip(row_cells, rr.cells):
+                    if pt is not None:
+                        _fill(cell, pt[0], pt[1], notes=["digits_split"] if rr.split else ())
+            else:
+                note = "split_ambiguous" if rr.candidates else "unreadable_row"
+                agree = _agreeing(rr.candidates) if rr.candidates else [None] * n
+                for cell, v in zip(row_cells, agree):
+                    if v is not None:
+                        _fill(cell, parse_cell(v), rr.tok, raw=rr.raw, notes=["digits_split"])
+                    else:
+                        _unparsable(cell, rr.raw, rr.tok, note)
+        cells.extend(row_cells)
+    return TableResult(cells=cells, t3_collapsed_other=collapsed, duplicate_rows=dups, unassigned_rows=unassigned,
+                       found={"t3": bool(found)})
+
+
+def _agreeing(cands: list[list[str]]) -> list[str | None]:
+    return [col[0] if len(set(col)) == 1 else None for col in zip(*cands)]
+
+
+def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], collapsed: bool) -> None:
+    """Pick, among the remaining splits, the combination satisfying the most column identities (I-T3-1, I-T3-2)."""
+    open_rows = [r for r in rows if reads.get(r) and reads[r].cells is None and reads[r].candidates]
+    if not open_rows:
+        return
+    combos = product_limited([reads[r].candidates for r in open_rows], 20000)
+    if combos is None:
+        return
+    fixed: dict[str, list[float]] = {}
+    for r, rr in reads.items():
+        if rr.cells is not None:
+            fixed[r] = [(pt[0].value or 0.0) if pt is not None else 0.0 for pt in rr.cells]
+    results = [r for r in rows if r not in ("t3.new_received", "t3.carried_over", "t3.total_processed", "t3.carried_forward")]
+    if collapsed:
+        results = [r for r in results if not r.startswith("t3.other.")]
+    best, best_score = [], -1
+    for combo in combos:
+        vals = dict(fixed)
+        for r, c in zip(open_rows, combo):
+            vals[r] = [float(x) for x in c]
+        score = 0
+        for c in range(7):
+            g = lambda r: vals.get(r, [0.0] * 7)[c]  # noqa: E731
+            if abs(g("t3.new_received") + g("t3.carried_over") - g("t3.total_processed") - g("t3.carried_forward")) < 1e-9:
+                score += 1
+            if abs(g("t3.total_processed") - sum(g(r) for r in results)) < 1e-9:
+                score += 1
+        if score > best_score:
+            best, best_score = [combo], score
+        elif score == best_score:
+            best.append(combo)
+    for i, r in enumerate(open_rows):
+        options = {tuple(combo[i]) for combo in best}
+        reads[r].candidates = [list(o) for o in sorted(options)]
+        if len(options) == 1:
+            only = list(options)[0]
+            reads[r].cells = [(parse_cell(x), reads[r].tok) for x in only]
+
+
+# --- t4 -----------------------------------------------------------------------------------------------------------
+
+def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) -> tuple[list[Cell], bool]:
+    groups = [g.id for g in tpl.t4_groups]
+    cols = [c.id for c in tpl.t4_cols]
+    n = len(groups) * len(cols)
+    cells = [Cell("t4", "", g, c) for g in groups for c in cols]
+    if zone is None:
+        return cells, False
+    tokens: list[Tok] = []
+    for rec in recs[zone[0]:zone[1]]:
+        if rec.values and not rec.has("row", "t3") and not rec.has("row", "t2"):
+            if len(tokens) >= n and rec.kind == "grid":
+                break  # a repeated copy of the table
+            tokens.extend(rec.values)
+    if not tokens:
+        return cells, False
+    per = len(cols)
+
+    def check(v):
+        return all(abs(sum(v[g * per:g * per + per - 1]) - v[g * per + per - 1]) < 1e-9 for g in range(len(groups)))
+
+    rr = read_row(tokens, n, [False] * n, row_check=check)
+    if rr.cells is not None:
+        for cell, (p, tok) in zip(cells, rr.cells):
+            _fill(cell, p, tok, notes=["digits_split"] if rr.split else ())
+    else:
+        agree = _agreeing(rr.candidates) if rr.candidates else [None] * n
+        note = "split_ambiguous" if rr.candidates else "unreadable_row"
+        for cell, v in zip(cells, agree):
+            if v is not None:
+                _fill(cell, parse_cell(v), rr.tok, raw=rr.raw, notes=["digits_split"])
+            else:
+                _unparsable(cell, rr.raw, rr.tok, note)
+    return cells, True

@@ -1,0 +1,149 @@
+"""Cell text → (state, value, unit, notes), and the recovery of cells run together without separators.
+
+States follow contract.md: NUMBER, BLANK, DASH, UNPARSABLE (MISSING is decided by the table assembler).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+DASH_TOKENS = {"-", "--", "---", "—", "——", "－", "―", "–", "/", "／", "\\", "无", "n/a", "na", "空", "×", "x", "*"}
+_WS = re.compile(r"[\s\u3000\u00a0\u2002\u2003\u200b\ufeff]+")
+_NUM = re.compile(r"^([+\-]?)(\d+(?:,\d{3})*|\d+)(?:\.(\d+))?$")
+_UNITS = ("万元", "元", "件", "个", "项", "次", "条", "份", "宗")
+
+
+@dataclass
+class Parsed:
+    state: str
+    value: float | None = None
+    text: str = ""            # the number as plain digits ("" when no number)
+    unit: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_cell(raw: str, signed: bool = False) -> Parsed:
+    """One published cell → Parsed. `signed` allows a leading +/- (gb2019 本年增/减)."""
+    notes: list[str] = []
+    s = raw or ""
+    nf = unicodedata.normalize("NFKC", s)
+    if nf != s and re.search(r"[０-９]", s):
+        notes.append("fullwidth")
+    s = _WS.sub("", nf)
+    if s == "":
+        return Parsed("BLANK", notes=notes)
+    if s.lower() in DASH_TOKENS or re.fullmatch(r"[-—－―–]+", s):
+        return Parsed("DASH", notes=notes)
+    unit = ""
+    for u in _UNITS:
+        if s.endswith(u) and len(s) > len(u):
+            unit, s = u, s[: -len(u)]
+            break
+    s = s.replace("，", ",")
+    m = _NUM.match(s)
+    if not m:
+        return Parsed("UNPARSABLE", unit=unit, notes=notes)
+    sign, intpart, frac = m.groups()
+    if "," in intpart:
+        notes.append("thousands_sep")
+        intpart = intpart.replace(",", "")
+    if sign == "+":
+        notes.append("plus_sign")
+        sign = ""
+    if sign == "-" and not signed:
+        notes.append("negative")
+    if unit:
+        notes.append("unit_" + {"万元": "wan", "元": "yuan"}.get(unit, "count"))
+    intpart = intpart.lstrip("0") or "0"
+    text = sign + intpart + ("." + frac if frac else "")
+    if frac is not None and set(frac) == {"0"}:
+        text = sign + intpart + "." + frac  # keep as printed (e.g. 0.00)
+    return Parsed("NUMBER", float(text), _plain(text), unit, notes)
+
+
+def _plain(text: str) -> str:
+    """Canonical plain form: no trailing decimal zeros, no bare point."""
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+# --- concatenated digits -----------------------------------------------------------------------------------------
+
+_CHUNK = re.compile(r"[+\-]?\d+(?:\.\d+)?|[^\s\d+\-]+|[+\-]")
+
+
+def chunks_of(text: str) -> list[str]:
+    """Whitespace- and sign-delimited chunks of a value run: '2648-18538' → ['2648', '-18538']."""
+    text = unicodedata.normalize("NFKC", text or "")
+    out = []
+    for part in _WS.split(text):
+        if part:
+            out.extend(_CHUNK.findall(part))
+    return out
+
+
+def _splits_of_chunk(chunk: str, k: int, max_len: int) -> list[list[str]]:
+    """All ways to cut one digit chunk into k numbers without leading zeros ('0' itself is fine)."""
+    sign = ""
+    if chunk[:1] in "+-":
+        sign, chunk = chunk[0], chunk[1:]
+    n = len(chunk)
+    if k == 1:
+        ok = (chunk == "0" or not chunk.startswith("0") or chunk.startswith("0.")) and len(chunk.split(".")[0]) <= max_len
+        return [[sign + chunk]] if ok and not chunk.startswith(".") and not chunk.endswith(".") else []
+    out = []
+    for i in range(1, n):
+        head, tail = chunk[:i], chunk[i:]
+        if head.endswith(".") or tail.startswith("."):
+            continue
+        if len(head) > 1 and head.startswith("0") and not head.startswith("0."):
+            continue
+        if len(head.split(".")[0]) > max_len:
+            break
+        for rest in _splits_of_chunk(tail, k - 1, max_len):
+            out.append([sign + head] + rest)  # a sign belongs to the first number of the chunk only
+    return out
+
+
+def candidate_splits(chunks: list[str], n: int, max_len: int = 9, limit: int = 50000) -> list[list[str]] | None:
+    """Every way to read `chunks` (each a digit run) as exactly n numbers; None if there are too many."""
+    if not chunks or len(chunks) > n or any(not re.fullmatch(r"[+\-]?\d+(?:\.\d+)?", c) for c in chunks):
+        return []
+    digits = [len(c.lstrip("+-").replace(".", "")) for c in chunks]
+    if sum(digits) < n:
+        return []
+    per_chunk: list[dict[int, list[list[str]]]] = []
+    for c, d in zip(chunks, digits):
+        per_chunk.append({k: _splits_of_chunk(c, k, max_len) for k in range(1, min(d, n) + 1)})
+    results: list[list[str]] = []
+
+    def rec(i: int, remaining: int, acc: list[str]) -> bool:
+        if i == len(chunks):
+            if remaining == 0:
+                results.append(list(acc))
+            return len(results) <= limit
+        left = len(chunks) - i - 1
+        for k, options in per_chunk[i].items():
+            if remaining - k < left:
+                continue
+            for opt in options:
+                if not rec(i + 1, remaining - k, acc + opt):
+                    return False
+        return True
+
+    if not rec(0, n, []):
+        return None
+    return results
+
+
+def product_limited(options: list[list], limit: int):
+    """itertools.product, or None when it would exceed `limit` combinations."""
+    total = 1
+    for o in options:
+        total *= max(1, len(o))
+        if total > limit:
+            return None
+    return itertools.product(*options)

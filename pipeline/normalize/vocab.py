@@ -1,0 +1,129 @@
+"""The table vocabulary of every registered template: row/group/column labels, captions, notes.
+
+Used to recognise table rows in grids (label cells) and to cut running text into rows (anchors).
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .. import templates as T
+from ..templates import norm_label
+
+_NUMBERING = re.compile(r"^(?:[一二三四五六七八九十]+|\d+)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str          # normalised label (norm_label)
+    kind: str         # row | group | col | caption | note | header
+    table: str        # t2 | t3 | t4
+    id: str           # canonical id (row/col/group/block id); '' for headers
+    block: str = ""   # t2 block id
+    core: bool = False  # matched through the label without its numbering
+
+
+def core_key(key: str) -> str:
+    return _NUMBERING.sub("", key)
+
+
+@functools.cache
+def vocabulary() -> dict[str, tuple[Entry, ...]]:
+    """key → entries (a key may mean different things in different tables; the zone decides)."""
+    out: dict[str, list[Entry]] = {}
+
+    def add(text: str, kind: str, table: str, id_: str, block: str = "", with_core: bool = False):
+        k = norm_label(text)
+        if not k:
+            return
+        e = Entry(k, kind, table, id_, block)
+        if e not in out.setdefault(k, []):
+            out[k].append(e)
+        if with_core:
+            c = core_key(k)
+            if c != k and len(c) >= 4:
+                ec = Entry(c, kind, table, id_, block, core=True)
+                if ec not in out.setdefault(c, []):
+                    out[c].append(ec)
+
+    for t in T.registry().values():
+        for b in t.t2_blocks:
+            add(b.caption, "caption", "t2", b.id, b.id)
+            for r in b.rows:
+                for lab in (r.label, *r.aliases):
+                    add(lab, "row", "t2", r.id, b.id)
+            for c in b.cols:
+                for lab in (c.label, *c.aliases):
+                    add(lab, "col", "t2", c.id, b.id)
+        add(t.raw["t2"].get("header_first", "信息内容"), "header", "t2", "")
+        add(t.t3_note, "note", "t3", "")
+        for w in t.raw["t3"].get("header_words", []):
+            add(w, "header", "t3", "")
+        for g in t.t3_groups:
+            add(g.label, "group", "t3", g.id, with_core=True)
+        for r in t.t3_rows:
+            for lab in (r.label, *r.aliases):
+                add(lab, "row", "t3", r.id, with_core=True)
+        for c in t.t3_cols:
+            add(c.label, "col", "t3", c.id)
+        for w in t.raw["t4"].get("header_words", []):
+            add(w, "header", "t4", "")
+        for g in t.t4_groups:
+            add(g.label, "group", "t4", g.id)
+        for c in t.t4_cols:
+            add(c.label, "col", "t4", c.id)
+    # gb2021 prints （六）其他处理 as a group, gb2019 as a value row: one key, both meanings
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.cache
+def _keys_by_length() -> tuple[str, ...]:
+    return tuple(sorted(vocabulary(), key=lambda k: (-len(k), k)))
+
+
+def lookup(text: str, fuzzy: bool = True) -> tuple[Entry, ...]:
+    """Entries for one label cell: exact, then suffix (longest key ≥ 4 chars), then fuzzy (ratio ≥ 0.85)."""
+    k = norm_label(text)
+    if not k:
+        return ()
+    voc = vocabulary()
+    if k in voc:
+        return voc[k]
+    for key in _keys_by_length():
+        if len(key) >= 4 and k.endswith(key):
+            return voc[key]
+    if fuzzy and len(k) >= 4:
+        best, best_ratio = None, 0.0
+        for key in _keys_by_length():
+            if len(key) < 4 or abs(len(key) - len(k)) > max(3, len(key) // 3):
+                continue
+            r = difflib.SequenceMatcher(None, k, key, autojunk=False).ratio()
+            if r > best_ratio:
+                best, best_ratio = key, r
+        if best is not None and best_ratio >= 0.85:
+            return voc[best]
+    return ()
+
+
+@functools.cache
+def anchor_regex() -> re.Pattern:
+    """Alternation of every key (longest first), for cutting squeezed running text into labelled pieces."""
+    keys = [k for k in _keys_by_length() if len(k) >= 2]
+    return re.compile("|".join(re.escape(k) for k in keys))
+
+
+_SQUEEZE_DROP = re.compile(r"[\s\u3000\u00a0\u2002\u200b\ufeff\"'“”‘’「」『』()（）\[\]【】:：,，、.．。;；!！?？《》<>〈〉·・\-－—_/／|｜*]")
+
+
+def squeeze(raw: str) -> tuple[str, list[int]]:
+    """NFKC + drop spaces/punctuation, with a map from each squeezed char to its raw index."""
+    out, idx = [], []
+    for i, ch in enumerate(raw):
+        for c in unicodedata.normalize("NFKC", ch):
+            if not _SQUEEZE_DROP.match(c):
+                out.append(c)
+                idx.append(i)
+    return "".join(out), idx

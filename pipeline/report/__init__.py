@@ -1,0 +1,212 @@
+"""Report stage: write every output of the contract into OUT_DIR, atomically.
+
+``write_outputs(out_dir, frames)`` builds all files in a temporary sibling directory
+(``OUT_DIR.parent / ".<name>.tmp-<pid>"``) and then swaps it into place:
+
+- on Linux with ``renameat2(RENAME_EXCHANGE)`` the old and new directories are exchanged in one atomic step
+  (OUT_DIR never disappears, even for an instant);
+- otherwise: rename OUT_DIR -> ``.<name>.old-<pid>``, rename the new directory -> OUT_DIR, delete the backup
+  (if the second rename fails the backup is put back).
+
+A reader therefore never sees a half-written file, and a run that fails or is interrupted while building leaves
+the previous outputs untouched (the temporary directory is removed and the exception re-raised).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import charts, csvout, workbook
+
+__all__ = ["write_outputs", "OutputDirError", "OUTPUT_FILES"]
+
+log = logging.getLogger(__name__)
+
+# Files (relative to OUT_DIR) that write_outputs always produces.
+OUTPUT_FILES = (
+    "reports.csv", "cells.csv", "cells.parquet", "sections.parquet", "findings.csv", "findings.parquet",
+    "indicators.csv", "audit.xlsx", *(f"charts/{c}" for c in charts.CHART_FILES),
+)
+
+
+class OutputDirError(OSError):
+    """OUT_DIR cannot be written (parent missing and not creatable, not writable, or not a directory)."""
+
+
+# ---------------------------------------------------------------------------------------------------- building
+
+def _build(tmp: Path, frames: dict[str, pd.DataFrame]) -> None:
+    f = csvout.prepare(frames)
+    csvout.write_csv(tmp / "reports.csv", f["reports"])
+    csvout.write_csv(tmp / "cells.csv", f["cells"])
+    csvout.write_parquet(tmp / "cells.parquet", f["cells"])
+    csvout.write_parquet(tmp / "sections.parquet", f["sections"])
+    csvout.write_csv(tmp / "findings.csv", f["findings"])
+    csvout.write_parquet(tmp / "findings.parquet", f["findings"])
+    csvout.write_csv(tmp / "indicators.csv", f["indicators"])
+    workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"])
+    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"])
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory of *root* to disk, so the swap never exposes empty files after a crash."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------------- swapping
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two existing paths (Linux renameat2). False when not supported here."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, f"renameat2(RENAME_EXCHANGE) failed: {os.strerror(err)}", str(a), None, str(b))
+
+
+def _swap(new: Path, out_dir: Path, backup: Path) -> None:
+    """Put directory *new* in place of *out_dir* (which may not exist); *new* no longer exists afterwards."""
+    if not out_dir.exists():
+        os.rename(new, out_dir)
+        return
+    if _exchange(new, out_dir):
+        # *new* now holds the previous outputs
+        _fsync_dir(out_dir.parent)
+        shutil.rmtree(new, ignore_errors=True)
+        return
+    os.rename(out_dir, backup)
+    try:
+        os.rename(new, out_dir)
+    except BaseException:
+        os.rename(backup, out_dir)
+        raise
+    _fsync_dir(out_dir.parent)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove temporary/backup siblings left by runs that were killed (their process no longer exists).
+
+    A stale backup is only removed while OUT_DIR exists (otherwise it may hold the only copy of the outputs).
+    """
+    for kind in ("tmp", "old"):
+        prefix = f".{name}.{kind}-"
+        try:
+            candidates = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            return
+        for p in candidates:
+            suffix = p.name[len(prefix):]
+            if not suffix.isdigit() or (int(suffix) != os.getpid() and _pid_alive(int(suffix))):
+                continue
+            if kind == "old" and not (parent / name).is_dir():
+                log.warning("%s holds the previous outputs of an interrupted run; %s is missing", p, parent / name)
+                continue
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _check_target(out_dir: Path) -> None:
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputDirError(
+            exc.errno, f"无法创建输出目录的上级目录 {parent} | cannot create the parent of the output directory: "
+                       f"{exc.strerror}", str(parent)) from exc
+    if not parent.is_dir():
+        raise OutputDirError(errno.ENOTDIR, f"{parent} 不是目录 | the parent of OUT_DIR is not a directory",
+                             str(parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputDirError(errno.EACCES, f"输出目录的上级目录 {parent} 不可写 | the parent of OUT_DIR is not "
+                                           "writable (outputs are built next to OUT_DIR and swapped in)",
+                             str(parent))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputDirError(errno.ENOTDIR, f"{out_dir} 已存在且不是目录 | OUT_DIR exists and is not a directory",
+                             str(out_dir))
+
+
+# ---------------------------------------------------------------------------------------------------------- API
+
+def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
+    """Write reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet, indicators.csv, audit.xlsx
+    and charts/*.png into *out_dir*, replacing its previous content completely and atomically.
+
+    *frames* has the keys reports, cells, sections, findings, indicators (columns of ``pipeline/frames.py``;
+    a missing key is written as an empty frame). Raises :class:`OutputDirError` when OUT_DIR cannot be written;
+    any other exception while building leaves the previous OUT_DIR untouched and no temporary directory behind.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        out_dir = out_dir.resolve()  # replace the directory the link points to, keep the link
+    out_dir = out_dir.absolute()
+    _check_target(out_dir)
+    parent, name = out_dir.parent, out_dir.name
+    _remove_stale(parent, name)
+
+    pid = os.getpid()
+    tmp = parent / f".{name}.tmp-{pid}"
+    backup = parent / f".{name}.old-{pid}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise OutputDirError(exc.errno, f"无法在 {parent} 中创建临时目录 | cannot create a temporary directory "
+                                            f"next to OUT_DIR: {exc.strerror}", str(tmp)) from exc
+        _build(tmp, frames)
+        _fsync_tree(tmp)
+        _swap(tmp, out_dir, backup)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
