@@ -44,7 +44,7 @@ def parse_cell(raw: str, signed: bool = False) -> Parsed:
     s = s.replace("，", ",")
     m = _NUM.match(s)
     if not m:
-        return Parsed("UNPARSABLE", unit=unit, notes=notes)
+        return Parsed("UNPARSABLE", notes=notes)
     sign, intpart, frac = m.groups()
     if "," in intpart:
         notes.append("thousands_sep")

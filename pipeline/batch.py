@@ -1,0 +1,159 @@
+"""The batch: discover inputs, run ingest+normalize per document (in worker processes), assemble the frames."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .frames import CELLS_COLUMNS, REPORTS_COLUMNS, SECTIONS_COLUMNS
+from .ingest import read_document
+from .normalize import Normalized, normalize
+
+METADATA_FILES = {"manifest.csv", "agencies.csv"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    rel: str            # '/'-separated path relative to RAW_DIR
+    note: str = ""      # why it cannot be read (e.g. a symlink leaving RAW_DIR)
+
+
+def discover(raw_dir: Path) -> list[InputFile]:
+    """Every regular file under raw_dir (recursively), except hidden files and the metadata CSVs."""
+    raw_dir = raw_dir.resolve()
+    found: list[InputFile] = []
+    for root, dirs, files in os.walk(raw_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            p = Path(root) / name
+            rel = p.relative_to(raw_dir).as_posix()
+            if rel in METADATA_FILES:
+                continue
+            note = ""
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(raw_dir):
+                    note = "链接指向输入目录之外，未读取 | Symbolic link points outside RAW_DIR; not followed"
+                elif not target.is_file():
+                    continue
+            elif not p.is_file():
+                continue
+            found.append(InputFile(p, rel, note))
+    return sorted(found, key=lambda f: f.rel)
+
+
+def read_manifest(raw_dir: Path) -> dict[str, dict]:
+    p = raw_dir / "manifest.csv"
+    if not p.is_file():
+        return {}
+    text = p.read_bytes().decode("utf-8-sig", errors="replace")
+    rows = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        f = (row.get("file") or "").strip().replace("\\", "/")
+        if f:
+            rows[f] = {k.strip(): (v or "").strip() for k, v in row.items() if k and k.strip() != "file"}
+    return rows
+
+
+def report_id_for(rel: str, sha256: str) -> str:
+    """Stable across runs; two copies of the same bytes under different names stay two reports."""
+    return hashlib.sha256(f"{rel}\0{sha256}".encode("utf-8")).hexdigest()[:16]
+
+
+def process_one(item: tuple[str, str, str, dict]) -> Normalized:
+    """Worker entry point: ingest + normalize one file. Never raises."""
+    path, rel, note, overrides = item
+    try:
+        if note:
+            from .document import Document
+            doc = Document(source_file=rel, format="unknown", sha256="", status="failed", error=note)
+        else:
+            doc = read_document(Path(path), rel)
+        rid = report_id_for(rel, doc.sha256)
+        return normalize(doc, rid, overrides)
+    except Exception as exc:  # a bug must cost one document, not the batch
+        from .document import Document
+        doc = Document(source_file=rel, format="unknown", sha256="", status="failed",
+                       error=f"处理文件时发生内部错误：{type(exc).__name__} | Internal error while processing: {exc}")
+        return normalize(doc, report_id_for(rel, ""), overrides)
+
+
+class Progress:
+    """A bar on a terminal, periodic lines otherwise (stderr)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.t0 = self.last = time.monotonic()
+
+    def step(self, n: int = 1):
+        self.done += n
+        now = time.monotonic()
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            self.stream.write(f"\r读取报告 [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif now - self.last >= 5 or self.done >= self.total and self.total >= 50:
+            self.last = now
+            self.stream.write(f"读取报告 {self.done}/{self.total} ({now - self.t0:.0f}s)\n")
+            self.stream.flush()
+
+
+def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: int, scheduler: str | None = None,
+                  progress: bool = True) -> list[Normalized]:
+    items = [(str(f.path), f.rel, f.note, manifest.get(f.rel, {})) for f in files]
+    prog = Progress(len(items)) if progress else None
+    results: list[Normalized] = []
+    if scheduler:
+        from distributed import Client  # optional dependency
+
+        with Client(scheduler) as client:
+            futures = client.map(process_one, items, pure=False)
+            for fut in futures:
+                results.append(fut.result())
+                if prog:
+                    prog.step()
+    elif workers <= 1 or len(items) <= 2:
+        for it in items:
+            results.append(process_one(it))
+            if prog:
+                prog.step()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for res in pool.map(process_one, items, chunksize=max(1, min(16, len(items) // (workers * 4) or 1))):
+                results.append(res)
+                if prog:
+                    prog.step()
+    return results
+
+
+def frames_from(results: list[Normalized]) -> dict[str, pd.DataFrame]:
+    """Plain per-document results → one long frame per kind for the whole batch."""
+    reports = pd.DataFrame([r.report for r in results], columns=REPORTS_COLUMNS)
+    reports["year"] = pd.array(reports["year"].tolist(), dtype="Int64") if len(reports) else pd.array([], dtype="Int64")
+    for c in ("n_errors", "n_warnings", "n_infos", "template_markers_2021", "template_markers_2019"):
+        reports[c] = pd.to_numeric(reports[c]).fillna(0).astype("int64")
+    cells = pd.DataFrame([c for r in results for c in r.cells], columns=CELLS_COLUMNS)
+    cells["value"] = pd.to_numeric(cells["value"], errors="coerce").astype("float64")
+    cells["page"] = pd.array(cells["page"].tolist(), dtype="Int64") if len(cells) else pd.array([], dtype="Int64")
+    for c in ("report_id", "table", "row_id", "col_id", "state", "raw", "location", "block", "unit", "note"):
+        cells[c] = cells[c].fillna("").astype(str)
+    sections = pd.DataFrame([s for r in results for s in r.sections], columns=SECTIONS_COLUMNS)
+    sections["order"] = pd.to_numeric(sections["order"]).astype("int64") if len(sections) else sections["order"]
+    for c in ("report_id", "section_id", "heading", "canonical_heading", "text"):
+        sections[c] = sections[c].fillna("").astype(str)
+    return {"reports": reports, "cells": cells, "sections": sections}

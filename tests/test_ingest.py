@@ -1,0 +1,75 @@
+"""Ingest: format sniffing, decoding, merged-cell expansion, text-dump tables, unreadable files."""
+from __future__ import annotations
+
+from pipeline.ingest import read_document
+from pipeline.ingest.html import parse_html
+from pipeline.ingest.sniff import decode_text, sniff_format
+from pipeline.ingest.text import parse_text
+
+HTML = """<html><head><meta http-equiv="Content-Type" content="text/html; charset=gbk">
+<meta name="PubDate" content="2023-01-20 09:00"><title>某区2022年政府信息公开工作年度报告_某区政府</title></head>
+<body><div class="nav">首页 政务公开</div><script>var x = "<table><tr><td>9</td></tr></table>";</script>
+<div class="article"><p>一、总体情况</p>
+<table border="1"><tr><td colspan="2" rowspan="2">甲</td><td>乙</td></tr><tr><td>丙<br/>丁</td></tr>
+<tr><td>1</td><td rowspan="2">2</td><td>3</td></tr><tr><td>4</td><td>5</td></tr></table></div></body></html>"""
+
+
+def test_rowspan_and_colspan_expand_into_a_true_grid():
+    blocks, meta, title = parse_html(HTML)
+    grid = next(b.grid for b in blocks if b.kind == "table")
+    assert grid.cells == [["甲", "甲", "乙"], ["甲", "甲", "丙\n丁"], ["1", "2", "3"], ["4", "2", "5"]]
+    assert grid.origin[0][0] == grid.origin[1][1] and grid.origin[2][1] == grid.origin[3][1]
+    assert grid.origin[2][0] != grid.origin[3][0]
+    assert meta["pubdate"] == "2023-01-20 09:00" and "2022年" in title
+    assert not any("var x" in b.text for b in blocks)  # scripts never become text
+
+
+def test_gbk_page_decoded_by_its_meta_charset(tmp_path):
+    p = tmp_path / "page.htm"
+    p.write_bytes(HTML.encode("gbk"))
+    doc = read_document(p, "page.htm")
+    assert doc.status == "ok" and doc.format == "html" and doc.encoding == "gb18030"
+    assert any(b.text == "一、总体情况" for b in doc.blocks)
+
+
+def test_undeclared_gb18030_text_is_detected():
+    text, enc = decode_text("一、总体情况\n二、主动公开政府信息情况".encode("gb18030"))
+    assert enc == "gb18030" and text.startswith("一、总体情况")
+
+
+def test_format_sniffed_from_content_not_extension():
+    assert sniff_format(b"%PDF-1.7\n...", "report.html") == "pdf"
+    assert sniff_format("<html><body><p>报告</p></body></html>".encode(), "report.txt") == "html"
+    assert sniff_format("| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n".encode(), "conv.txt") == "md"
+    assert sniff_format("一、总体情况".encode(), "x.md") == "md"
+    assert sniff_format(b"PK\x03\x04word/document.xml", "a.bin") == "docx"
+
+
+def test_docx_dump_cells_one_per_line_become_rows_with_blanks_kept():
+    dump = "标题\n\t规章\n\t　　1\n\t \n\t 1\n\n\t商业\n企业\n\t其他\n\n\t\xa0\n\t\xa0\n\t\n\n\n正文继续"
+    blocks, _, _ = parse_text(dump, "txt")
+    grid = next(b.grid for b in blocks if b.kind == "table")
+    assert grid.cells[0] == ["规章", "1", "", "1"]
+    assert grid.cells[1][:2] == ["商业\n企业", "其他"]
+    assert grid.cells[2][:3] == ["", "", ""]  # a row of blank cells is a row, not a row separator
+    assert blocks[-1].text == "正文继续"
+
+
+def test_crawler_header_becomes_metadata():
+    dump = "标题: 某县2023年政府信息公开工作年度报告\n发布时间: 2024-01-30 10:00\n原文链接: https://x.gov.cn/a.htm\n" \
+           "==================== 正文 ====================\n一、总体情况……"
+    blocks, meta, title = parse_text(dump, "txt")
+    assert title.startswith("某县2023年") and meta["published_at"].startswith("2024-01-30")
+    assert meta["url"] == "https://x.gov.cn/a.htm" and blocks[0].text.startswith("一、总体情况")
+
+
+def test_unreadable_files_fail_with_a_bilingual_error(tmp_path):
+    empty = tmp_path / "empty.html"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 10)
+    for p in (empty, junk, tmp_path / "absent.txt"):
+        doc = read_document(p, p.name)
+        assert doc.status == "failed"
+        zh, en = doc.error.split(" | ", 1)
+        assert zh and en and any("\u4e00" <= ch <= "\u9fff" for ch in zh)

@@ -1,0 +1,122 @@
+"""Cell values, digit-split recovery, label matching, sections and metadata on small known inputs."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.document import Block, Document
+from pipeline.ingest.text import parse_text
+from pipeline.normalize import normalize
+from pipeline.normalize.metadata import agency_kind, agency_year, find_title, publication_date
+from pipeline.normalize.sections import detect_sections
+from pipeline.normalize.values import candidate_splits, chunks_of, parse_cell
+from pipeline.normalize.vocab import lookup
+from pipeline import templates as T
+
+
+@pytest.mark.parametrize("raw,state,text,unit", [
+    ("12", "NUMBER", "12", ""), ("\u3000\u30001", "NUMBER", "1", ""), ("１２３", "NUMBER", "123", ""),
+    ("11,398,889", "NUMBER", "11398889", ""), ("2792220.8元", "NUMBER", "2792220.8", "元"),
+    ("24252.311082", "NUMBER", "24252.311082", ""), ("", "BLANK", "", ""), ("\u00a0", "BLANK", "", ""),
+    ("—", "DASH", "", ""), ("/", "DASH", "", ""), ("无", "DASH", "", ""), ("--", "DASH", "", ""),
+    ("N/A", "DASH", "", ""), ("见附件", "UNPARSABLE", "", ""), ("12件", "NUMBER", "12", "件"),
+])
+def test_parse_cell(raw, state, text, unit):
+    p = parse_cell(raw)
+    assert (p.state, p.text, p.unit) == (state, text, unit)
+
+
+def test_signed_values_only_where_allowed():
+    assert parse_cell("-18", signed=True).value == -18
+    assert "negative" in parse_cell("-18").notes
+    assert parse_cell("+2").value == 2 and "plus_sign" in parse_cell("+2").notes
+
+
+def test_digit_splits_respect_chunks_and_leading_zeros():
+    cands = candidate_splits(chunks_of("20 0 00 0 121"), 7)
+    assert ["20", "0", "0", "0", "0", "1", "21"] in cands
+    assert all(not (len(x) > 1 and x.startswith("0")) for c in cands for x in c)
+    assert candidate_splits(chunks_of("0000000"), 7) == [["0"] * 7]
+    assert candidate_splits(chunks_of("12"), 7) == []  # too few digits
+    only_row_total = [c for c in candidate_splits(chunks_of("640020470"), 7)
+                      if sum(map(int, c[:6])) == int(c[6])]
+    assert only_row_total == [["64", "0", "0", "2", "0", "4", "70"]]
+
+
+@pytest.mark.parametrize("label,row_id", [
+    ("1.属于国家秘密", "t3.denied.state_secret"),
+    ("2.其他法律行政止公开", "t3.denied.law_prohibited"),      # a published typo (fuzzy)
+    ("（七）总计", "t3.total_processed"),
+    ("3.其他", "t3.other.other"),
+    ("本年新收政府信息公开申请数量", "t3.new_received"),      # numbering dropped
+    ("部分公开 (区分处理的, 只计这一情形, 不计其他情形)", "t3.partially_granted"),
+    ("四、结转下一年度继续办理", "t3.carried_forward"),        # wording variant
+    ("规范性文件", "t2.normative_doc"),
+])
+def test_label_matching_survives_variations(label, row_id):
+    assert row_id in {e.id for e in lookup(label) if e.kind == "row"}
+
+
+def test_column_words_broken_by_line_breaks():
+    assert [e.id for e in lookup("商业\n企业")] == ["col.commercial_enterprise"]
+    assert [e.id for e in lookup("结/果/维/持")] == ["col.upheld"]
+
+
+def test_sections_found_in_running_text_and_not_fooled_by_table_rows():
+    text = ("一、总体情况2021年，我局……二、主动公开政府信息情况 第二十条第（一）项……三、收到和处理政府信息公开申请情况"
+            "（本列……）……四、结转下年度继续办理0000000四、政府信息公开行政复议、行政诉讼情况 行政复议……"
+            "五、存在的主要问题及改进情况（一）……六、其他需要报告的事项 无。")
+    secs = {s["section_id"]: s for s in detect_sections(text)}
+    assert set(secs) == {s["id"] for s in T.get("gb2021").sections}
+    assert secs["sec.review_litigation"]["heading"].startswith("四、政府信息公开行政复议")
+    assert secs["sec.other"]["text"] == "无。"
+
+
+def test_missing_section_is_not_invented():
+    text = "一、总体情况 我局……二、主动公开政府信息情况 ……三、收到和处理政府信息公开申请情况……六、其他需要报告的事项 无"
+    assert "sec.problems" not in {s["section_id"] for s in detect_sections(text)}
+
+
+def test_title_agency_year_and_kind():
+    title = find_title("", "正文\n2024 年上海市科委政府信息公开工作\n年度报告")
+    assert agency_year(title) == ("上海市科委", 2024)
+    assert agency_year("红桥区司法局2021年政府信息公开年度报告") == ("红桥区司法局", 2021)
+    assert agency_kind("沭阳县人民政府") == "gov"
+    assert agency_kind("沭阳县发展和改革局") == "dept"
+    assert agency_kind("城关镇人民政府") == "township"
+
+
+def test_publication_date_prefers_page_metadata_and_skips_crawl_time():
+    assert publication_date({"pubdate": "2022-02-08 16:34"}, "") == "2022-02-08"
+    assert publication_date({}, "采集时间：2025-12-30T21:37 公开日期 2024-01-17 正文") == "2024-01-17"
+    assert publication_date({}, "……\n某某局\n2024年1月17日") == "2024-01-17"
+
+
+def _doc_from_text(text: str, fmt: str = "txt") -> Document:
+    blocks, meta, title = parse_text(text, fmt)
+    return Document(source_file="x.txt", format=fmt, sha256="0", blocks=blocks, meta=meta, title=title)
+
+
+def test_unlabelled_rows_fill_the_gap_between_labelled_rows_when_the_count_fits():
+    rows = [("一、本年新收政府信息公开申请数量", [5, 0, 0, 0, 0, 0, 5]), ("二、上年结转政府信息公开申请数量", [0] * 7),
+            ("（一）予以公开", [2, 0, 0, 0, 0, 0, 2]), (None, [1, 0, 0, 0, 0, 0, 1]), ("1.属于国家秘密", [0] * 7)]
+    md = "一、总体情况\n二、主动公开政府信息情况\n三、收到和处理政府信息公开申请情况\n"
+    md += "".join(f"| {lab + ' | ' if lab else ''}{' | '.join(map(str, v))} |\n|---|---|\n" for lab, v in rows)
+    n = normalize(_doc_from_text(md, "md"), "r1")
+    got = {(c["row_id"], c["col_id"]): c["value"] for c in n.cells if c["table"] == "t3"}
+    assert got[("t3.partially_granted", "col.natural_person")] == 1      # the unlabelled row, by position
+    assert got[("t3.granted", "col.total")] == 2
+    assert got[("t3.denied.law_prohibited", "col.total")] is None      # not printed → MISSING
+    states = {(c["row_id"], c["col_id"]): c["state"] for c in n.cells}
+    assert states[("t3.denied.law_prohibited", "col.total")] == "MISSING"
+
+
+def test_gb2021_with_single_other_row_gets_t3_other_and_missing_subrows():
+    lines = ["三、收到和处理政府信息公开申请情况", "本年制发件数 本年废止件数 现行有效件数 行政规范性文件 本年收费金额"]
+    body = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+    body += "一、本年新收政府信息公开申请数量 3 0 0 0 0 0 3 二、上年结转政府信息公开申请数量 0 0 0 0 0 0 0 "
+    body += "（六）其他处理 1 0 0 0 0 0 1 （七）总计 3 0 0 0 0 0 3 四、结转下年度继续办理 0 0 0 0 0 0 0"
+    n = normalize(_doc_from_text("\n".join(lines + [body])), "r1")
+    assert n.report["template"] == "gb2021"
+    st = {(c["row_id"], c["col_id"]): (c["state"], c["value"]) for c in n.cells}
+    assert st[("t3.other", "col.total")] == ("NUMBER", 1.0)
+    assert st[("t3.other.overdue_fee", "col.total")] == ("MISSING", None)
