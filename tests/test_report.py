@@ -436,3 +436,36 @@ def test_unwritable_parent_by_permissions(tmp_path):
             report.write_outputs(ro / "processed", make_frames())
     finally:
         ro.chmod(0o700)
+
+
+def test_missing_keys_and_columns_are_written_empty(tmp_path, no_charts, caplog):
+    frames = make_frames()
+    del frames["sections"]
+    frames["findings"] = frames["findings"].drop(columns=["title", "assumed_zero"]).assign(extra="x")
+    frames["findings"]["agency"] = frames["findings"]["agency"].astype(object)  # object dtype works too
+    report.write_outputs(tmp_path / "out", frames)
+    rows = read_csv_rows(tmp_path / "out" / "findings.csv")
+    assert rows[0] == F.FINDINGS_COLUMNS and len(rows) == 6
+    assert {r[-1] for r in rows[1:]} == {""} and {r[-2] for r in rows[1:]} == {""}
+    assert list(pq.read_table(tmp_path / "out" / "sections.parquet").column_names) == F.SECTIONS_COLUMNS
+    assert "missing columns" in caplog.text and "dropped" in caplog.text
+
+
+def test_global_rcparams_untouched(tmp_path):
+    import matplotlib
+
+    before = (list(matplotlib.rcParams["font.family"]), matplotlib.rcParams["axes.unicode_minus"])
+    f = make_frames()
+    charts.write_charts(tmp_path, f["reports"], f["findings"], f["indicators"])
+    assert (list(matplotlib.rcParams["font.family"]), matplotlib.rcParams["axes.unicode_minus"]) == before
+
+
+def test_exchange_swaps_directories(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "new").touch()
+    (b / "old").touch()
+    if not report._exchange(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) not supported here")
+    assert [p.name for p in b.iterdir()] == ["new"] and [p.name for p in a.iterdir()] == ["old"]

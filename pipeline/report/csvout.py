@@ -25,6 +25,7 @@ from pipeline import frames as F
 log = logging.getLogger(__name__)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PREFIX_CHARS = "".join(FORMULA_PREFIXES)
 
 # Plain-number columns: written as numbers, never neutralised. K-xx indicators are matched by pattern.
 NUMBER_COLUMNS = frozenset({
@@ -68,6 +69,8 @@ def format_number(v) -> str:
 
     Floats use their shortest round-trip representation (``repr``), expanded without exponent.
     """
+    if type(v) is float and v == v and v.is_integer() and abs(v) < 2**63:  # fast path (NaN != NaN)
+        return str(int(v))
     if _is_missing(v):
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -184,12 +187,15 @@ def prepare(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 # ------------------------------------------------------------------------------------------------------ writers
 
+def _format_column(name: str, values: list) -> list[str]:
+    if is_number_column(name):
+        return [format_number(v) for v in values]
+    # fast path: a plain string that cannot start a formula is written as is ("" falls through: "" in "..." holds)
+    return [v if type(v) is str and v[:1] not in _PREFIX_CHARS else format_text(v) for v in values]
+
+
 def _formatted_columns(df: pd.DataFrame) -> list[list[str]]:
-    cols = []
-    for name in df.columns:
-        fmt = format_number if is_number_column(name) else format_text
-        cols.append([fmt(v) for v in df[name].astype(object).tolist()])
-    return cols
+    return [_format_column(name, df[name].astype(object).tolist()) for name in df.columns]
 
 
 def write_csv(path: Path, df: pd.DataFrame) -> None:

@@ -98,7 +98,6 @@ def cjk_rc_params() -> dict:
         "font.family": families,
         "font.sans-serif": families,
         "axes.unicode_minus": False,
-        "svg.hashsalt": "gov-disclosure-auditor",
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from copy import copy
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 
 from .csvout import _is_missing, neutralise
@@ -111,14 +113,40 @@ def _cell_value(v, kind):
     return _clean_text(v)
 
 
-def _make_cell(ws, value, fill=None, number_format=None):
-    cell = WriteOnlyCell(ws, value=value)
+class _Styles:
+    """Style arrays registered once per (fill, number format, header) and copied onto each cell.
+
+    Assigning ``cell.fill`` hashes the style objects every time; copying a registered StyleArray is ~20x faster.
+    """
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.cache: dict[tuple, StyleArray] = {}
+
+    def get(self, fill: str | None = None, number_format: str | None = None, header: bool = False) -> StyleArray:
+        key = (fill, number_format, header)
+        style = self.cache.get(key)
+        if style is None:
+            c = WriteOnlyCell(self.ws)
+            if header:
+                c.font, c.fill, c.alignment, c.border = HEADER_FONT, HEADER_FILL, HEADER_ALIGN, HEADER_BORDER
+            elif fill is not None:
+                c.fill = SEVERITY_FILL[fill]
+            if number_format is not None:
+                c.number_format = number_format
+            style = self.cache[key] = c._style
+        return style
+
+
+def _make_cell(ws, value, style: StyleArray | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws)
     if isinstance(value, str):
-        cell.data_type = "s"  # never a formula
-    if fill is not None:
-        cell.fill = fill
-    if number_format is not None:
-        cell.number_format = number_format
+        cell._value = value   # bypass value parsing: a string cell, never a formula
+        cell.data_type = "s"
+    elif value is not None:
+        cell.value = value
+    if style is not None:
+        cell._style = copy(style)
     return cell
 
 
@@ -137,16 +165,9 @@ def _setup_sheet(ws, headers: list[str], rows: list[list], n_rows: int) -> None:
     ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, n_rows) + 1}"
 
 
-def _append_header(ws, headers: list[str]) -> None:
-    cells = []
-    for h in headers:
-        c = _make_cell(ws, h)
-        c.font = HEADER_FONT
-        c.fill = HEADER_FILL
-        c.alignment = HEADER_ALIGN
-        c.border = HEADER_BORDER
-        cells.append(c)
-    ws.append(cells)
+def _append_header(ws, headers: list[str], styles: _Styles) -> None:
+    style = styles.get(header=True)
+    ws.append([_make_cell(ws, h, style) for h in headers])
 
 
 def _limit_rows(rows: list, sheet: str) -> list:
@@ -202,14 +223,16 @@ def _overview_sheet(wb: Workbook, reports: pd.DataFrame, findings: pd.DataFrame,
     rows = _limit_rows(rows, SHEET_OVERVIEW)
 
     _setup_sheet(ws, headers, rows, len(rows))
-    _append_header(ws, headers)
-    count_fills = {5: SEVERITY_FILL["error"], 6: SEVERITY_FILL["warning"], 7: SEVERITY_FILL["info"]}
+    styles = _Styles(ws)
+    _append_header(ws, headers, styles)
+    count_fills = {5: "error", 6: "warning", 7: "info"}
     for row in rows:
         cells = []
         for i, v in enumerate(row):
             fill = count_fills.get(i) if isinstance(v, int) and v > 0 else None
-            fmt = "0" if i == 2 else ("0.0" if has_quality and i == 8 and v is not None else None)
-            cells.append(_make_cell(ws, v, fill=fill, number_format=fmt))
+            fmt = "0" if i == 2 else ("0.0" if has_quality and i == 8 else None)
+            style = styles.get(fill, fmt) if (fill or fmt) else None
+            cells.append(_make_cell(ws, v, style))
         ws.append(cells)
 
 
@@ -225,12 +248,13 @@ def _findings_sheet(wb: Workbook, findings: pd.DataFrame) -> None:
     rows = _limit_rows(rows, SHEET_FINDINGS)
 
     _setup_sheet(ws, headers, rows, len(rows))
-    _append_header(ws, headers)
+    styles = _Styles(ws)
+    _append_header(ws, headers, styles)
     year_idx = headers.index("年度")
     for row, sev in zip(rows, severities):
-        fill = SEVERITY_FILL.get(sev)
-        ws.append([_make_cell(ws, v, fill=fill, number_format="0" if i == year_idx else None)
-                   for i, v in enumerate(row)])
+        fill = sev if sev in SEVERITY_FILL else None
+        plain, year = styles.get(fill), styles.get(fill, "0")
+        ws.append([_make_cell(ws, v, year if i == year_idx else plain) for i, v in enumerate(row)])
 
 
 def write_workbook(path: Path, reports: pd.DataFrame, findings: pd.DataFrame, indicators: pd.DataFrame) -> None:
