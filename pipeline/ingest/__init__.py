@@ -9,11 +9,11 @@ from pathlib import Path
 
 from ..document import Document
 from .html import parse_html
+from .pdf import parse_pdf
 from .sniff import decode_text, html_declared_charset, sniff_format
 from .text import parse_text
 
 UNSUPPORTED = {
-    "pdf": "暂不支持读取PDF格式的报告（PDF读取在后续版本提供） | PDF reports are not supported by this version yet",
     "docx": "暂不支持读取Word（DOCX）格式的报告 | Word (DOCX) reports are not supported by this version yet",
     "doc": "暂不支持读取旧版Word（DOC）格式的报告 | Legacy Word (DOC) reports are not supported by this version yet",
     "unknown": "无法识别的文件格式（不是HTML、文本、PDF或Word文档） | Unrecognised file format (not HTML, text, PDF or Word)",
@@ -40,6 +40,16 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
         elif doc.format in ("txt", "md"):
             text, doc.encoding = decode_text(data)
             doc.blocks, doc.meta, doc.title = parse_text(text, doc.format)
+        elif doc.format == "pdf":
+            import io
+
+            doc.blocks, doc.meta, doc.title, n_pages = parse_pdf(io.BytesIO(data))
+            doc.meta["pages"] = n_pages
+            if not any(b.text.strip() for b in doc.blocks):
+                doc.status = "failed"
+                doc.error = ("PDF没有文字层（可能是扫描件），暂不支持识别 | The PDF has no text layer (scanned?); "
+                             "OCR is not available in this version")
+                return doc
         else:
             doc.status, doc.error = "failed", UNSUPPORTED[doc.format]
             return doc
