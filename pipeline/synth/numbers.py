@@ -338,8 +338,10 @@ def build_t2(tpl, r: random.Random, prof: dict, prev: Report | None) -> dict:
             total = (int(prev_total) if prev_total is not None else r.randint(hi, hi * 6 + 5)) + published
             rows[row_id].update({"col.new_made_count": made, "col.new_published_count": published,
                                  "col.total_published_count": total})
-        items = {"t2.admin_license": (5, 120), "t2.other_admin_service": (0, 60), "t2.admin_penalty": (10, 400),
-                 "t2.admin_coercion": (0, 30), "t2.admin_fee": (0, 12)}
+        size = min(1.5, max(0.15, prof["apps"] / 60))
+        items = {k: (lo, max(lo + 1, int(hi * size))) for k, (lo, hi) in
+                 {"t2.admin_license": (5, 120), "t2.other_admin_service": (0, 60), "t2.admin_penalty": (10, 400),
+                  "t2.admin_coercion": (0, 30), "t2.admin_fee": (0, 12)}.items()}
         decisions = {"t2.admin_license": prof["license"], "t2.other_admin_service": (0, max(1, prof["license"][1] // 3)),
                      "t2.admin_penalty": prof["penalty"], "t2.admin_coercion": prof["coercion"]}
         for row_id, (lo, hi) in items.items():
