@@ -54,7 +54,8 @@ def label_template(template: pd.Series, book: Rulebook) -> pd.Series:
 
 
 def label_table(book: Rulebook) -> pd.DataFrame:
-    """Display labels of every template id: columns lt (template), table, kind (row|col|block), id, label."""
+    """Display labels of every template id: columns lt (template), table, kind, id, label. kind: row (t3 items
+    prefixed with their group label), item (t3 rows without the group label), col, block (t2 block caption)."""
     sep = book.raw.get("group_separator", "—")
     overrides = book.raw.get("label_overrides_zh") or {}
     recs = []
@@ -70,6 +71,7 @@ def label_table(book: Rulebook) -> pd.DataFrame:
         groups = {g.id: g.label for g in t.t3_groups}
         for r in t.t3_rows:
             add("t3", "row", r.id, f"{groups[r.group]}{sep}{r.label}" if r.group in groups else r.label)
+            add("t3", "item", r.id, r.label)  # without the group label
         for g in t.t3_groups:
             add("t3", "row", g.id, g.label)   # e.g. gb2021 t3.other printed as one row
         for c in t.t3_cols:
@@ -93,11 +95,17 @@ def lookup(df: pd.DataFrame, labels: pd.DataFrame, kind: str, id_col: str, out: 
     return res
 
 
-def term_labels(lt: pd.Series, labels: pd.DataFrame, table: str, kind: str, id_: str) -> pd.Series:
-    """Label of one id for every row of `lt` (the label template of each row)."""
-    sub = labels[(labels["table"] == table) & (labels["kind"] == kind) & (labels["id"] == id_)]
-    m = dict(zip(sub["lt"], sub["label"]))
-    return lt.map(m).astype(object).fillna(id_).astype(str)
+def term_labels(lt: pd.Series, labels: pd.DataFrame, table: str, kind: str, ids) -> dict[str, pd.Series]:
+    """{id: label of that id for every row of `lt` (the label template of each row)} for the given ids."""
+    sub = labels[(labels["table"] == table) & (labels["kind"] == kind) & labels["id"].isin(list(ids))]
+    by_id = {i: dict(zip(g["lt"], g["label"])) for i, g in sub.groupby("id", sort=False)}
+    codes, uniq = pd.factorize(lt)
+    out = {}
+    for i in ids:
+        m = by_id.get(i, {})
+        per = np.array([m.get(u, i) for u in uniq] + [i], dtype=object)
+        out[i] = pd.Series(per[codes], index=lt.index, dtype=object)
+    return out
 
 
 def table_zh(table: pd.Series, book: Rulebook) -> pd.Series:
@@ -127,9 +135,11 @@ def note_zh(notes: pd.Series, book: Rulebook) -> pd.Series:
 
 def join_names(masks: dict[str, np.ndarray], names: dict[str, pd.Series], sep: str, index) -> pd.Series:
     """For each row: the names (in the order of `masks`) whose mask is true, joined with `sep`."""
-    out = pd.Series("", index=index, dtype=object)
+    out = np.full(len(index), "", dtype=object)
     for key, m in masks.items():
-        piece = names[key].where(pd.Series(m, index=index), "")
-        nonempty = piece.ne("")
-        out = out.where(~(nonempty & out.ne("")), out + sep) + piece
-    return out.astype(str)
+        m = np.asarray(m, dtype=bool)
+        if not m.any():
+            continue
+        name = np.asarray(names[key], dtype=object)
+        out = np.where(m, np.where(out != "", out + sep + name, name), out)
+    return pd.Series(out, index=index, dtype=object).astype(str)

@@ -108,8 +108,14 @@ _REPORT_NUM = ("year", "n_errors", "n_warnings", "n_infos", "template_markers_20
 
 
 def _strs(df: pd.DataFrame, cols) -> None:
+    """Text columns as str without missing values ('' instead)."""
     for c in cols:
-        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+        s = df[c]
+        if isinstance(s.dtype, pd.StringDtype):
+            if s.hasnans:
+                df[c] = s.fillna("")
+        else:
+            df[c] = s.astype(object).where(s.notna(), "").astype(str)
 
 
 def prepare(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame):
@@ -207,6 +213,8 @@ def check(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame, bo
             m = c["_check"].eq(chk) & c["table"].isin(list(by_table))
             c.loc[m, "rule_id"] = c.loc[m, "table"].map(by_table)
             c.loc[m, "variant"] = variant
+        c["_idx"] = idx
+        c = c.drop_duplicates(["_idx", "rule_id"]).reset_index(drop=True)  # one finding per cell and rule
         lt = reports[["report_id"]].assign(lt=msg.label_template(reports["template"], book))
         parts.append(_cell_findings(c.merge(lt.drop_duplicates("report_id"), on="report_id", how="left"), book, labels))
     cells = cells.assign(_bad=bad_state.to_numpy())
