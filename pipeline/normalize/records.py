@@ -42,6 +42,7 @@ class Rec:
     page: int | None = None
     header_cols: list[tuple[str, int]] = field(default_factory=list)  # (col key, grid column) for header rows
     grid_cols: list[int] = field(default_factory=list)                # grid column of each value cell
+    source: str = ""                                                  # the grid a grid row belongs to
 
     def has(self, kind: str, table: str | None = None) -> Entry | None:
         for e in self.entries:
@@ -72,7 +73,7 @@ def grid_records(grid, location: str) -> list[Rec]:
         label_cells = [t for t, _ in cells[: last_text + 1] if t.strip()]
         value_cells = cells[last_text + 1:]
         rec = Rec(kind="grid", labels=label_cells, text=" ".join(t for t, _ in cells if t),
-                  location=f"{grid.source} 第{r + 1}行", page=grid.page)
+                  location=f"{grid.source} 第{r + 1}行", page=grid.page, source=grid.source)
         rec.values = [Tok(t, f"{grid.source} 第{r + 1}行 第{c + 1}列", grid.page) for t, c in value_cells]
         rec.grid_cols = [c for _, c in value_cells]
         # the most specific label cell that means something decides the row

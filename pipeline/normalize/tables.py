@@ -213,15 +213,40 @@ def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[
 
 # --- t3 -----------------------------------------------------------------------------------------------------------
 
-def _t3_col_order(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> list[str]:
-    order: list[str] = []
+def _t3_header_positions(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> dict[str, dict[int, str]]:
+    """Per grid: grid column where each t3 column header starts (only grids whose header names all 7 columns)."""
+    wanted = {c.id for c in tpl.t3_cols}
+    per_grid: dict[str, dict[str, int]] = {}
     for rec in recs[zone[0]:zone[1]]:
-        if rec.values and rec.has("row", "t3"):
-            break
-        for col_id, _ in rec.header_cols:
-            if col_id.startswith("col.") and col_id in {c.id for c in tpl.t3_cols} and col_id not in order:
-                order.append(col_id)
-    return order
+        if rec.kind != "grid":
+            continue
+        for col_id, c in rec.header_cols:
+            if col_id in wanted:
+                per_grid.setdefault(rec.source, {}).setdefault(col_id, c)
+    out = {}
+    for src, pos in per_grid.items():
+        if set(pos) == wanted and len(set(pos.values())) == len(wanted):
+            out[src] = {c: col_id for col_id, c in pos.items()}
+    return out
+
+
+def _by_header(rec: Rec, positions: dict[int, str], cols: list[str]) -> list | None:
+    """Map a grid row's value cells to columns by the header column each one sits under."""
+    starts = sorted(positions)
+    mapped: list = [None] * len(cols)
+    for tok, gc in zip(rec.values, rec.grid_cols):
+        under = [s for s in starts if s <= gc]
+        if not under:
+            if parse_cell(tok.raw).state == "BLANK":
+                continue  # an empty label-column leftover left of the first header
+            return None
+        i = cols.index(positions[under[-1]])
+        if mapped[i] is not None:
+            if parse_cell(tok.raw).state == "BLANK":
+                continue
+            return None
+        mapped[i] = (parse_cell(tok.raw), tok)
+    return mapped
 
 
 def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableResult:
@@ -278,21 +303,18 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
         j = k
 
     # pass 3: read values; rows whose digits need splitting keep their candidates for the table-level pass
-    order = _t3_col_order(recs, zone, tpl)
+    headers = _t3_header_positions(recs, zone, tpl)
     reads: dict[str, RowRead] = {}
     row_total = lambda v: abs(sum(v[:6]) - v[6]) < 1e-9  # noqa: E731 - I-T3-3 as the row check
     for r in rows:
         rec = found.get(r)
         if rec is None:
             continue
-        if rec.kind == "grid" and len(order) not in (0, n) and len(rec.values) == len(order):
-            # a table printing fewer columns: map by the header words
-            parsed = [(parse_cell(t.raw), t) for t in rec.values]
-            mapped: list = [None] * n
-            for col_id, pt in zip(order, parsed):
-                mapped[cols.index(col_id)] = pt
-            reads[r] = RowRead(cells=mapped)
-            continue
+        if rec.kind == "grid" and len(rec.values) != n and rec.source in headers:
+            mapped = _by_header(rec, headers[rec.source], cols)
+            if mapped is not None:
+                reads[r] = RowRead(cells=mapped)  # columns by the header each cell sits under
+                continue
         reads[r] = read_row(rec.values, n, [False] * n, row_check=row_total)
     _resolve_with_column_identities(reads, rows, collapsed)
 
