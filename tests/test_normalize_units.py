@@ -120,3 +120,15 @@ def test_gb2021_with_single_other_row_gets_t3_other_and_missing_subrows():
     st = {(c["row_id"], c["col_id"]): (c["state"], c["value"]) for c in n.cells}
     assert st[("t3.other", "col.total")] == ("NUMBER", 1.0)
     assert st[("t3.other.overdue_fee", "col.total")] == ("MISSING", None)
+
+
+def test_template_classification_counts_table_markers_only():
+    from pipeline.normalize.classify import classify
+    t21 = "本年制发件数 本年废止件数 现行有效件数 行政规范性文件 本年收费金额（单位：万元）"
+    t19 = "本年新制作数量 本年新公开数量 对外公开总数量 上一年项目数量 本年增/减 第二十条第（九）项 政府集中采购"
+    assert classify(t21, t21, True, False)[0] == "gb2021"
+    assert classify(t19, t19, False, True)[0] == "gb2019"
+    assert classify(t21 + t19, t21 + t19, True, False)[0] == "mixed"
+    legacy = "概述 依申请公开政府信息情况 政府信息公开的收费及减免情况"
+    assert classify("", legacy, False, False)[0] == "legacy2008"
+    assert classify("", "一、总体情况 （表格为图片）", False, False)[0] == "unknown"
