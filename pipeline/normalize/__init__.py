@@ -12,7 +12,7 @@ from .classify import classify
 from .metadata import agency_kind, agency_level, agency_year, find_title, publication_date
 from .records import document_records
 from .sections import detect_sections
-from .tables import Cell, assemble_t2, assemble_t3, assemble_t4, find_zones
+from .tables import Cell, TableResult, assemble_t2, assemble_t3, assemble_t4, find_zones
 
 TABLE_ZH = {"t2": "表二", "t3": "表三", "t4": "表四"}
 
@@ -85,8 +85,7 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
         tpl = T.get(tpl_id)
         t2_cells, found["t2"], _ = assemble_t2(recs, zones["t2"], tpl)
         t3 = assemble_t3(recs, t3_zone, tpl) if t3_zone else None
-        if t3 is None:
-            from .tables import TableResult  # noqa: WPS433 - empty t3
+        if t3 is None:  # no t3 rows anywhere: every cell MISSING
             t3 = TableResult(cells=[Cell("t3", "", r.id, c.id) for r in tpl.t3_rows for c in tpl.t3_cols])
         found["t3"] = t3.found.get("t3", False)
         t4_cells, found["t4"] = assemble_t4(recs, zones.get("t4"), tpl)

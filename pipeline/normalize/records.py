@@ -120,9 +120,7 @@ def stream_records(text: str, location: str, page: int | None = None) -> list[Re
                   location=f"{location}「{label.strip()[:16]}」之后", page=page)
         if run.strip() and (not rest.strip() or _HEADING_START.match(rest) or _closing_punct(rest)):
             rec.values = [Tok(run, rec.location, page)]
-        out.append(rec)
-        if rest.strip() and not rec.values:
-            pass  # narrative after a label word: not a table row
+        out.append(rec)  # a label word followed by narrative has no values: not a table row
     return out
 
 

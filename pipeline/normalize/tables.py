@@ -47,14 +47,9 @@ class TableResult:
 
 # --- zones ------------------------------------------------------------------------------------------------------
 
-def _row_entry(rec: Rec, table: str):
-    e = rec.has("row", table)
-    return e
-
-
 def find_zones(recs: list[Rec]) -> dict[str, tuple[int, int]]:
     n = len(recs)
-    first_t3 = next((i for i, r in enumerate(recs) if r.values and _row_entry(r, "t3")), None)
+    first_t3 = next((i for i, r in enumerate(recs) if r.values and r.has("row", "t3")), None)
     first_t2_caption = next((i for i, r in enumerate(recs) if r.has("caption", "t2")), None)
     zones: dict[str, tuple[int, int]] = {}
     t3_end = n
