@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import identities
 from ..templates import Template
 from .records import Rec, Tok
 from .values import Parsed, candidate_splits, chunks_of, parse_cell, product_limited
@@ -39,7 +40,6 @@ class Cell:
 @dataclass
 class TableResult:
     cells: list[Cell]
-    t3_collapsed_other: bool = False
     duplicate_rows: list[str] = field(default_factory=list)
     unassigned_rows: int = 0
     found: dict = field(default_factory=dict)  # table -> bool (any row of it found)
@@ -300,8 +300,8 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
     # pass 3: read values; rows whose digits need splitting keep their candidates for the table-level pass
     headers = _t3_header_positions(recs, zone, tpl)
     reads: dict[str, RowRead] = {}
-    row_total = lambda v: abs(sum(v[:6]) - v[6]) < 1e-9  # noqa: E731 - I-T3-3 as the row check
     for r in rows:
+        row_total = _row_check("t3", [r], cols)
         rec = found.get(r)
         if rec is None:
             continue
@@ -311,7 +311,7 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
                 reads[r] = RowRead(cells=mapped)  # columns by the header each cell sits under
                 continue
         reads[r] = read_row(rec.values, n, [False] * n, row_check=row_total)
-    _resolve_with_column_identities(reads, rows, collapsed)
+    _resolve_with_column_identities(reads, rows, cols)
 
     cells: list[Cell] = []
     for r in rows:
@@ -331,7 +331,7 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
                     else:
                         _unparsable(cell, rr.raw, rr.tok, note)
         cells.extend(row_cells)
-    return TableResult(cells=cells, t3_collapsed_other=collapsed, duplicate_rows=dups, unassigned_rows=unassigned,
+    return TableResult(cells=cells, duplicate_rows=dups, unassigned_rows=unassigned,
                        found={"t3": bool(found)})
 
 
@@ -339,8 +339,22 @@ def _agreeing(cands: list[list[str]]) -> list[str | None]:
     return [col[0] if len(set(col)) == 1 else None for col in zip(*cands)]
 
 
-def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], collapsed: bool) -> None:
-    """Pick, among the remaining splits, the combination satisfying the most column identities (I-T3-1, I-T3-2)."""
+def _row_check(table: str, instances: list[str], cols: list[str]):
+    """The row identities of rules/identities.yaml (I-T3-3, I-T4-1) as a check on one candidate reading."""
+    idents = identities.for_table(table, "row")
+    n_cols = len(cols)
+
+    def check(v: list[float]) -> bool:
+        def value(col, inst):
+            i = instances.index(inst)
+            return v[i * n_cols + cols.index(col)] if col in cols else 0.0
+        return all(ident.holds(value, cols, instances) == len(ident.instances_of(instances)) for ident in idents)
+
+    return check
+
+
+def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], cols: list[str]) -> None:
+    """Among the remaining splits, pick the combination satisfying the most column identities (I-T3-1, I-T3-2)."""
     open_rows = [r for r in rows if reads.get(r) and reads[r].cells is None and reads[r].candidates]
     if not open_rows:
         return
@@ -351,21 +365,19 @@ def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], 
     for r, rr in reads.items():
         if rr.cells is not None:
             fixed[r] = [(pt[0].value or 0.0) if pt is not None else 0.0 for pt in rr.cells]
-    results = [r for r in rows if r not in ("t3.new_received", "t3.carried_over", "t3.total_processed", "t3.carried_forward")]
-    if collapsed:
-        results = [r for r in results if not r.startswith("t3.other.")]
+    present = [r for r in rows if r in reads]
+    col_idents = identities.for_table("t3", "col")
     best, best_score = [], -1
     for combo in combos:
         vals = dict(fixed)
         for r, c in zip(open_rows, combo):
             vals[r] = [float(x) for x in c]
-        score = 0
-        for c in range(7):
-            g = lambda r: vals.get(r, [0.0] * 7)[c]  # noqa: E731
-            if abs(g("t3.new_received") + g("t3.carried_over") - g("t3.total_processed") - g("t3.carried_forward")) < 1e-9:
-                score += 1
-            if abs(g("t3.total_processed") - sum(g(r) for r in results)) < 1e-9:
-                score += 1
+
+        def value(row, col):
+            v = vals.get(row)
+            return v[cols.index(col)] if v is not None else 0.0
+
+        score = sum(ident.holds(value, present, cols) for ident in col_idents)
         if score > best_score:
             best, best_score = [combo], score
         elif score == best_score:
@@ -374,8 +386,7 @@ def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], 
         options = {tuple(combo[i]) for combo in best}
         reads[r].candidates = [list(o) for o in sorted(options)]
         if len(options) == 1:
-            only = list(options)[0]
-            reads[r].cells = [(parse_cell(x), reads[r].tok) for x in only]
+            reads[r].cells = [(parse_cell(x), reads[r].tok) for x in list(options)[0]]
 
 
 # --- t4 -----------------------------------------------------------------------------------------------------------
@@ -395,12 +406,7 @@ def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) ->
             tokens.extend(rec.values)
     if not tokens:
         return cells, False
-    per = len(cols)
-
-    def check(v):
-        return all(abs(sum(v[g * per:g * per + per - 1]) - v[g * per + per - 1]) < 1e-9 for g in range(len(groups)))
-
-    rr = read_row(tokens, n, [False] * n, row_check=check)
+    rr = read_row(tokens, n, [False] * n, row_check=_row_check("t4", groups, cols))
     if rr.cells is not None:
         for cell, (p, tok) in zip(cells, rr.cells):
             _fill(cell, p, tok, notes=["digits_split"] if rr.split else ())

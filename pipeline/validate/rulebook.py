@@ -5,7 +5,6 @@ arithmetic identities, the K-07 weights) lives in those files; this module only 
 """
 from __future__ import annotations
 
-import fnmatch
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +13,10 @@ import yaml
 
 from pipeline import templates
 from pipeline.frames import SEVERITIES
+from pipeline.identities import Identity, OneOf, Term, expand, is_glob  # noqa: F401 - re-exported for validate
+from pipeline.identities import parse as parse_identities
 
 RULES_DIR = templates.RULES_DIR
-_GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
@@ -31,44 +31,6 @@ class Rule:
 
     def message(self, variant: str = "default") -> str:
         return self.messages.get(variant) or self.messages["default"]
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """Alternatives of terms; the first one present in the report is used (see identities.yaml)."""
-    alternatives: tuple[tuple[str, ...], ...]
-
-
-Term = str | OneOf
-
-
-@dataclass(frozen=True)
-class Identity:
-    id: str
-    rule: str
-    table: str
-    for_each: str                 # "col" (terms are row ids) or "row" (terms are col ids)
-    over: tuple[str, ...] | None  # None = every row/col present
-    lhs: tuple[Term, ...]
-    rhs: tuple[Term, ...]
-    lhs_desc_zh: str | None = None
-    rhs_desc_zh: str | None = None
-
-    @property
-    def inst_dim(self) -> str:
-        return "col_id" if self.for_each == "col" else "row_id"
-
-    @property
-    def term_dim(self) -> str:
-        return "row_id" if self.for_each == "col" else "col_id"
-
-    @property
-    def anchor(self) -> str:
-        """The first lhs term: the row (for_each col) or column (for_each row) of the finding."""
-        first = self.lhs[0]
-        if not isinstance(first, str) or is_glob(first):
-            raise ValueError(f"identity {self.id}: the first lhs term must be a plain id")
-        return first
 
 
 @dataclass(frozen=True)
@@ -100,35 +62,6 @@ class Rulebook:
         return self.raw["templates_zh"].get(template_id, template_id)
 
 
-def is_glob(term: str) -> bool:
-    return any(ch in _GLOB_CHARS for ch in term)
-
-
-def expand(terms, available: list[str]) -> list[str]:
-    """Plain ids are kept as they are (absent ones count as MISSING); globs match ids in `available` (in its order)."""
-    out: list[str] = []
-    for t in terms:
-        if is_glob(t):
-            out.extend(a for a in available if fnmatch.fnmatchcase(a, t) and a not in out)
-        elif t not in out:
-            out.append(t)
-    return out
-
-
-def _term(x, where: str) -> Term:
-    if isinstance(x, str):
-        return x
-    if isinstance(x, dict) and set(x) == {"one_of"} and isinstance(x["one_of"], list) and x["one_of"]:
-        alts = []
-        for alt in x["one_of"]:
-            alt = [alt] if isinstance(alt, str) else alt
-            if not alt or not all(isinstance(a, str) for a in alt):
-                raise ValueError(f"{where}: each one_of alternative must be a list of ids/patterns")
-            alts.append(tuple(alt))
-        return OneOf(tuple(alts))
-    raise ValueError(f"{where}: a term is an id, a glob pattern or {{one_of: [[...], ...]}}, got {x!r}")
-
-
 def _load_yaml(name: str) -> dict:
     return yaml.safe_load((RULES_DIR / name).read_text(encoding="utf-8")) or {}
 
@@ -148,24 +81,7 @@ def _parse(catalogue: dict, identities: dict, weights: dict) -> Rulebook:
             raise ValueError(f"catalogue {rid}: message_zh is required")
         rules[rid] = Rule(rid, d["severity"], d.get("title_zh", ""), d.get("basis_zh", ""),
                           tuple(d.get("evaluator_tags") or ()), msgs, dict(d.get("check") or {}))
-    idents = []
-    for i, d in enumerate(identities.get("identities") or []):
-        where = f"identities.yaml #{i} ({d.get('id')})"
-        if d.get("rule") not in rules:
-            raise ValueError(f"{where}: rule {d.get('rule')!r} is not in catalogue.yaml")
-        if d.get("for_each") not in ("col", "row"):
-            raise ValueError(f"{where}: for_each must be col or row")
-        if d.get("table") not in ("t2", "t3", "t4"):
-            raise ValueError(f"{where}: table must be t2, t3 or t4")
-        over = d.get("over", "all")
-        over = None if over in (None, "all") else tuple([over] if isinstance(over, str) else over)
-        ident = Identity(
-            id=str(d.get("id") or f"identity{i}"), rule=d["rule"], table=d["table"], for_each=d["for_each"],
-            over=over, lhs=tuple(_term(x, where) for x in d["lhs"]), rhs=tuple(_term(x, where) for x in d["rhs"]),
-            lhs_desc_zh=d.get("lhs_desc_zh"), rhs_desc_zh=d.get("rhs_desc_zh"),
-        )
-        ident.anchor  # noqa: B018  (validates the first lhs term)
-        idents.append(ident)
+    idents = parse_identities(identities, known_rules=rules)
     k07 = weights.get("K-07") or {}
     w = {"base": float(k07.get("base", 100)), "floor": float(k07.get("floor", 0)),
          "weights": {s: float((k07.get("weights") or {}).get(s, 0)) for s in SEVERITIES}}
