@@ -19,8 +19,19 @@ from dataclasses import dataclass
 from pipeline.synth import narrative
 from pipeline.synth.numbers import SIGNED_COLS, T3_NON_RESULT, Report, fmt_value, rng
 
-FORMATS = ("html_word", "txt_cells", "txt_crawler", "md")
-EXTENSIONS = {"html_word": "html", "txt_cells": "txt", "txt_crawler": "txt", "md": "md"}
+# format → (module in pipeline.synth, function(rep, blocks, **options) -> bytes | (bytes, ambiguous_cells), extension)
+RENDERERS = {
+    "html_word": ("fmt_html", "render_html", "html"),
+    "txt_cells": ("fmt_text", "render_cells", "txt"),
+    "txt_crawler": ("fmt_text", "render_crawler", "txt"),
+    "md": ("fmt_md", "render_md", "md"),
+    "docx": ("fmt_docx", "render_docx", "docx"),
+    "doc": ("fmt_docx", "render_doc", "doc"),
+    "pdf": ("fmt_pdf", "render_pdf", "pdf"),
+    "pdf_scan": ("fmt_scan", "render_scan", "pdf"),
+}
+FORMATS = ("html_word", "txt_cells", "txt_crawler", "md")  # the formats implemented (others being added)
+EXTENSIONS = {fmt: ext for fmt, (_, _, ext) in RENDERERS.items()}
 
 
 @dataclass
@@ -241,22 +252,15 @@ def truth_dict(rep: Report, fmt: str, file: str, ambiguous=None, encoding: str =
 
 def render(rep: Report, fmt: str, **options) -> tuple[bytes, dict]:
     """Render one report; returns (document bytes, truth dict)."""
-    from pipeline.synth import fmt_html, fmt_md, fmt_text
+    import importlib
 
-    if fmt not in FORMATS:
+    if fmt not in RENDERERS:
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     options = dict(options)
     file = options.pop("file", None) or f"{rep.agency.slug}-{rep.year}.{EXTENSIONS[fmt]}"
     blocks = narrative.build_blocks(rep)
-    ambiguous = None
-    encoding = "utf-8"
-    if fmt == "html_word":
-        encoding = options.get("encoding", "utf-8")
-        data = fmt_html.render_html(rep, blocks, **options)
-    elif fmt == "txt_cells":
-        data = fmt_text.render_cells(rep, blocks, **options)
-    elif fmt == "txt_crawler":
-        data, ambiguous = fmt_text.render_crawler(rep, blocks, **options)
-    else:
-        data = fmt_md.render_md(rep, blocks, **options)
+    module, func, _ = RENDERERS[fmt]
+    out = getattr(importlib.import_module(f"pipeline.synth.{module}"), func)(rep, blocks, **options)
+    data, ambiguous = out if isinstance(out, tuple) else (out, None)
+    encoding = options.get("encoding", "utf-8") if fmt == "html_word" else "utf-8"
     return data, truth_dict(rep, fmt, file, ambiguous, encoding)
