@@ -14,10 +14,11 @@ from .sniff import decode_text, html_declared_charset, sniff_format
 from .text import parse_text
 
 UNSUPPORTED = {
-    "docx": "暂不支持读取Word（DOCX）格式的报告 | Word (DOCX) reports are not supported by this version yet",
-    "doc": "暂不支持读取旧版Word（DOC）格式的报告 | Legacy Word (DOC) reports are not supported by this version yet",
-    "unknown": "无法识别的文件格式（不是HTML、文本、PDF或Word文档） | Unrecognised file format (not HTML, text, PDF or Word)",
+    "unknown": "无法识别的文件格式（不是HTML、文本、PDF、Word文档或图片） | Unrecognised file format "
+               "(not HTML, text, PDF, Word or an image)",
 }
+NO_OCR = ("图片需要文字识别（OCR），但本机未安装OCR组件（rapidocr、onnxruntime） | The file is an image and needs OCR, "
+          "which is not installed (rapidocr, onnxruntime)")
 
 
 def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
@@ -50,12 +51,32 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
                 doc.error = ("PDF没有文字层（可能是扫描件），暂不支持识别 | The PDF has no text layer (scanned?); "
                              "OCR is not available in this version")
                 return doc
+        elif doc.format in ("docx", "doc"):
+            from .docx import parse_docx
+
+            if doc.format == "doc":
+                from .doc import convert_doc
+
+                data = convert_doc(data)
+            doc.blocks, doc.meta, doc.title = parse_docx(data)
+        elif doc.format == "image":
+            doc.format = "unknown"  # contract formats: a picture is none of them; its cells say "OCR" in location
+            from . import ocr
+
+            if not ocr.ocr_available():
+                doc.status, doc.error = "failed", NO_OCR
+                return doc
+            doc.blocks = ocr.ocr_image_bytes(data, "OCR图片")
         else:
             doc.status, doc.error = "failed", UNSUPPORTED[doc.format]
             return doc
     except Exception as exc:  # a parser bug or hostile input must not stop the batch
         doc.status = "failed"
-        doc.error = f"解析文件时出错：{type(exc).__name__} | Failed to parse the file: {type(exc).__name__}: {exc}"
+        msg = str(exc)
+        if " | " in msg:  # readers raise bilingual messages for the cases they recognise
+            doc.error = msg
+        else:
+            doc.error = f"解析文件时出错：{type(exc).__name__} | Failed to parse the file: {type(exc).__name__}: {msg}"
         doc.blocks = []
         return doc
     if not doc.blocks:

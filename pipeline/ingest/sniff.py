@@ -23,6 +23,8 @@ def sniff_format(data: bytes, name: str) -> str:
         return "docx" if b"word/" in data[:65536] or name.lower().endswith(".docx") else "unknown"
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return "doc"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff":
+        return "image"  # a table photographed or exported as a picture (read by OCR; reported as format unknown)
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "unknown"
     text, _ = decode_text(data[:65536], allow_partial=True)
