@@ -105,7 +105,7 @@ def test_sample_inbox_extracts_exactly_with_exactly_the_injected_findings(sample
 
 FORMATS = [("html_word", {}), ("html_word", {"encoding": "gbk", "chrome": True, "junk": True}),
            ("html_word", {"t2_layout": "split", "label_breaks": "br"}), ("txt_cells", {}), ("txt_crawler", {}),
-           ("md", {})]
+           ("md", {}), ("docx", {}), ("docx", {"nested": True, "junk": True})]
 DEFECTS = [(), ("t3_row_total",), ("t3_total_processed",), ("t3_carry",), ("t4_total",), ("t3_all_blank",),
            ("missing_section",), ("missing_row",), ("blank_cells",), ("outdated_template",)]
 
@@ -126,7 +126,7 @@ def matrix_audit(tmp_path_factory):
             seed += 1
             year = 2022 if defects != ("outdated_template",) else 2023
             rep = make_report(f"测试{fi}{di}县发展和改革局", year, "gb2021", seed=seed, defects=defects)
-            ext = {"html_word": "html", "txt_cells": "txt", "txt_crawler": "txt", "md": "md"}[fmt]
+            ext = {"html_word": "html", "txt_cells": "txt", "txt_crawler": "txt", "md": "md", "docx": "docx"}[fmt]
             name = f"m{fi}{di}.{ext}"
             try:
                 data, truth = render(rep, fmt, file=name, **opts)
