@@ -132,3 +132,14 @@ def test_template_classification_counts_table_markers_only():
     legacy = "概述 依申请公开政府信息情况 政府信息公开的收费及减免情况"
     assert classify("", legacy, False, False)[0] == "legacy2008"
     assert classify("", "一、总体情况 （表格为图片）", False, False)[0] == "unknown"
+
+
+def test_table_four_alone_is_found_past_narrative_mentions():
+    md = ("一、总体情况\n全年未发生行政复议，行政诉讼1件，均已办结，详见下表。\n四、政府信息公开行政复议、行政诉讼情况\n"
+          "| 行政复议 | | | | | 行政诉讼 | | | | | | | | | |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+          "| 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 | 未经复议直接起诉 | | | | | 复议后起诉 | | | | |\n"
+          "| 0 | 0 | 0 | 0 | 0 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |\n五、存在的主要问题及改进情况\n……")
+    n = normalize(_doc_from_text(md, "md"), "r1")
+    got = {(c["row_id"], c["col_id"]): c["value"] for c in n.cells if c["table"] == "t4"}
+    assert got[("t4.litigation_direct", "col.upheld")] == 1 and got[("t4.litigation_direct", "col.total")] == 1
+    assert got[("t4.review", "col.total")] == 0

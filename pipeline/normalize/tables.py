@@ -52,7 +52,6 @@ def find_zones(recs: list[Rec]) -> dict[str, tuple[int, int]]:
     first_t3 = next((i for i, r in enumerate(recs) if r.values and r.has("row", "t3")), None)
     first_t2_caption = next((i for i, r in enumerate(recs) if r.has("caption", "t2")), None)
     zones: dict[str, tuple[int, int]] = {}
-    t3_end = n
     if first_t3 is not None:
         # back up over the t3 header (note, 申请人情况, column words) printed just before the first row
         start = first_t3
@@ -62,26 +61,35 @@ def find_zones(recs: list[Rec]) -> dict[str, tuple[int, int]]:
                              or (recs[start - 1].kind == "text" and len(recs[start - 1].text) < 30)):
             start -= 1
         t4_start = next((i for i in range(first_t3 + 1, n) if _is_t4_anchor(recs[i])), None)
-        t3_end = t4_start if t4_start is not None else n
-        zones["t3"] = (start, t3_end)
-        if t4_start is not None:
-            end = t4_start + 1
-            while end < n and not _ends_t4(recs[end]):
-                end += 1
-            zones["t4"] = (t4_start, end)
+        zones["t3"] = (start, t4_start if t4_start is not None else n)
+        t4 = _t4_zone(recs, first_t3 + 1)
     else:
-        t4_start = next((i for i, r in enumerate(recs) if _is_t4_anchor(r) and r.has("col", "t4")), None)
-        if t4_start is not None:
-            end = t4_start + 1
-            while end < n and not _ends_t4(recs[end]):
-                end += 1
-            zones["t4"] = (t4_start, end)
+        t4 = _t4_zone(recs, 0)
+    if t4 is not None:
+        zones["t4"] = t4
     t2_start = first_t2_caption if first_t2_caption is not None else 0
     t2_end = zones["t3"][0] if "t3" in zones else (zones["t4"][0] if "t4" in zones else n)
     if first_t2_caption is not None and first_t2_caption >= t2_end:
         t2_end = n
     zones["t2"] = (t2_start, t2_end)
     return zones
+
+
+def _t4_zone(recs: list[Rec], begin: int) -> tuple[int, int] | None:
+    """The first stretch that starts at a t4 header word and holds values before the narrative resumes.
+
+    Trying each anchor in turn skips mentions of 行政复议 in the narrative that precede the table.
+    """
+    n = len(recs)
+    for i in range(begin, n):
+        if not _is_t4_anchor(recs[i]):
+            continue
+        end = i + 1
+        while end < n and not _ends_t4(recs[end]):
+            end += 1
+        if any(r.values and not r.has("row", "t3") and not r.has("row", "t2") for r in recs[i:end]):
+            return (i, end)
+    return None
 
 
 def _is_t4_anchor(r: Rec) -> bool:
