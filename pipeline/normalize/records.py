@@ -118,7 +118,8 @@ def stream_records(text: str, location: str, page: int | None = None) -> list[Re
         rest = tail[len(run):]
         rec = Rec(kind="stream", labels=[label], entries=voc[m.group(0)], text=label + tail,
                   location=f"{location}「{label.strip()[:16]}」之后", page=page)
-        if run.strip() and (not rest.strip() or _HEADING_START.match(rest) or _closing_punct(rest)):
+        has_value = re.search(r"[\d０-９]|无|[-—－/／]", run)
+        if has_value and (not rest.strip() or _HEADING_START.match(rest) or _closing_punct(rest)):
             rec.values = [Tok(run, rec.location, page)]
         out.append(rec)  # a label word followed by narrative has no values: not a table row
     return out

@@ -87,9 +87,16 @@ def _t4_zone(recs: list[Rec], begin: int) -> tuple[int, int] | None:
         end = i + 1
         while end < n and not _ends_t4(recs[end]):
             end += 1
-        if any(r.values and not r.has("row", "t3") and not r.has("row", "t2") for r in recs[i:end]):
+        if any(_t4_values(r) for r in recs[i:end]):
             return (i, end)
     return None
+
+
+def _t4_values(rec: Rec) -> bool:
+    """Does this record carry table 四 values (not a t2/t3 row, not a header row's empty cells)?"""
+    if not rec.values or rec.has("row", "t3") or rec.has("row", "t2"):
+        return False
+    return not (rec.kind == "grid" and rec.labels and not rec.has("group", "t4"))
 
 
 def _is_t4_anchor(r: Rec) -> bool:
@@ -408,10 +415,11 @@ def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) ->
         return cells, False
     tokens: list[Tok] = []
     for rec in recs[zone[0]:zone[1]]:
-        if rec.values and not rec.has("row", "t3") and not rec.has("row", "t2"):
-            if len(tokens) >= n and rec.kind == "grid":
-                break  # a repeated copy of the table
-            tokens.extend(rec.values)
+        if not _t4_values(rec):
+            continue
+        if len(tokens) >= n and rec.kind == "grid":
+            break  # a repeated copy of the table
+        tokens.extend(rec.values)
     if not tokens:
         return cells, False
     rr = read_row(tokens, n, [False] * n, row_check=_row_check("t4", groups, cols))
