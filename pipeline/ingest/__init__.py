@@ -35,6 +35,12 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
         return doc
     try:
         doc.format = sniff_format(data, rel)
+        ext = Path(rel).suffix.lower()
+        if doc.format == "html" and ext in (".pdf", ".doc", ".docx"):
+            doc.status = "failed"
+            doc.error = (f"文件扩展名为{ext}，但内容是网页（可能是下载失败时保存的错误页面） | The file is named {ext} "
+                         "but holds a web page (an error page saved by a failed download?)")
+            return doc
         if doc.format == "html":
             text, doc.encoding = decode_text(data, html_declared_charset(data))
             doc.blocks, doc.meta, doc.title = parse_html(text)
