@@ -8,6 +8,9 @@
 | `txt_cells` | a .docx text dump, one TAB-prefixed line per cell (hongqiao-sfj-2021.txt) | label_breaks, junk |
 | `txt_crawler` | a crawler page.txt, body on one line, cells run together (pingtan-2021.txt) | spaces, t4_spaced, breadcrumb |
 | `md` | a (well-formed) PDF-to-markdown conversion (sh-kewei-2024.md) | headings |
+| `docx` / `doc` | a Word document with real merged cells (doc: converted by LibreOffice) | nested, t2_layout, label_breaks, junk |
+| `pdf` | the Word-style HTML printed to PDF by Chromium/LibreOffice | page_size, borderless, vertical_headers, engine |
+| `pdf_scan` | an image-only PDF: pages drawn with PIL, skewed and noisy (needs OCR to read) | skew, noise, text |
 
 Common options: `file` (the file name recorded in the truth), `url`, `seed` (varies junk/spacing; defaults to the
 report seed). The truth records the PUBLISHED values (null = blank or missing cell).
@@ -30,7 +33,8 @@ RENDERERS = {
     "pdf": ("fmt_pdf", "render_pdf", "pdf"),
     "pdf_scan": ("fmt_scan", "render_scan", "pdf"),
 }
-FORMATS = ("html_word", "txt_cells", "txt_crawler", "md")  # the formats implemented (others being added)
+# text formats: rendered without any external program, byte-identical, used for the sample inbox and most tests
+FORMATS = ("html_word", "txt_cells", "txt_crawler", "md")
 EXTENSIONS = {fmt: ext for fmt, (_, _, ext) in RENDERERS.items()}
 
 
