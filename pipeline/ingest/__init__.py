@@ -17,8 +17,37 @@ UNSUPPORTED = {
     "unknown": "无法识别的文件格式（不是HTML、文本、PDF、Word文档或图片） | Unrecognised file format "
                "(not HTML, text, PDF, Word or an image)",
 }
-NO_OCR = ("图片需要文字识别（OCR），但本机未安装OCR组件（rapidocr、onnxruntime） | The file is an image and needs OCR, "
-          "which is not installed (rapidocr, onnxruntime)")
+NO_OCR = ("文件是图片或扫描件，需要文字识别（OCR），但本机未安装OCR组件（rapidocr、onnxruntime） | The file is an image "
+          "or a scan and needs OCR, which is not installed (rapidocr, onnxruntime)")
+
+
+def _image_loader(path, rel: str):
+    """<img src> → bytes: data: URIs, or a file saved beside the page inside RAW_DIR. Never the network."""
+    import base64
+    import binascii
+    from urllib.parse import unquote, urlsplit
+
+    page = Path(path).resolve()
+    raw_root = page
+    for _ in Path(rel).parts:
+        raw_root = raw_root.parent
+
+    def load(src: str) -> bytes | None:
+        if src.startswith("data:"):
+            head, _, body = src.partition(",")
+            try:
+                return base64.b64decode(body) if ";base64" in head else unquote(body).encode("latin-1")
+            except (binascii.Error, ValueError):
+                return None
+        parts = urlsplit(src)
+        if parts.scheme or parts.netloc or not parts.path:
+            return None  # remote: never fetched
+        target = (page.parent / unquote(parts.path)).resolve()
+        if not target.is_relative_to(raw_root) or not target.is_file() or target.stat().st_size > 20_000_000:
+            return None
+        return target.read_bytes()
+
+    return load
 
 
 def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
@@ -43,7 +72,7 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
             return doc
         if doc.format == "html":
             text, doc.encoding = decode_text(data, html_declared_charset(data))
-            doc.blocks, doc.meta, doc.title = parse_html(text)
+            doc.blocks, doc.meta, doc.title = parse_html(text, _image_loader(path, rel))
         elif doc.format in ("txt", "md"):
             text, doc.encoding = decode_text(data)
             doc.blocks, doc.meta, doc.title = parse_text(text, doc.format)
@@ -54,8 +83,7 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
             doc.meta["pages"] = n_pages
             if not any(b.text.strip() for b in doc.blocks):
                 doc.status = "failed"
-                doc.error = ("PDF没有文字层（可能是扫描件），暂不支持识别 | The PDF has no text layer (scanned?); "
-                             "OCR is not available in this version")
+                doc.error = NO_OCR if doc.meta.get("image_pages") else "PDF中没有任何文字 | The PDF holds no text at all"
                 return doc
         elif doc.format in ("docx", "doc"):
             from .docx import parse_docx
@@ -72,7 +100,7 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
             if not ocr.ocr_available():
                 doc.status, doc.error = "failed", NO_OCR
                 return doc
-            doc.blocks = ocr.ocr_image_bytes(data, "OCR图片")
+            doc.blocks = ocr.ocr_image_bytes(data, "图片")
         else:
             doc.status, doc.error = "failed", UNSUPPORTED[doc.format]
             return doc

@@ -98,14 +98,23 @@ def _owning_table(el):
 
 
 def _has_block_child(el) -> bool:
+    """Block-level descendants (or pictures, which may be tables published as images) make `el` a container."""
     for d in el.iterdescendants():
-        if isinstance(d.tag, str) and d.tag.lower() in _BLOCK and d.tag.lower() not in ("br", "font"):
+        if isinstance(d.tag, str) and (d.tag.lower() in _BLOCK and d.tag.lower() not in ("br", "font")
+                                       or d.tag.lower() == "img"):
             return True
     return False
 
 
-def parse_html(text: str) -> tuple[list[Block], dict, str]:
-    """Returns (blocks, page metadata, title)."""
+_MIN_TABLE_IMAGE = (400, 200)  # smaller pictures are logos, icons, QR codes: not tables
+
+
+def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
+    """Returns (blocks, page metadata, title).
+
+    `load_image(src) -> bytes | None` gives the bytes of an <img> (a data: URI or a file saved beside the page; it
+    never fetches anything). Large pictures in the body are read by OCR where the tables were published as images.
+    """
     # lxml refuses str input that carries an encoding declaration; strip XML declarations first.
     text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=False,
@@ -138,9 +147,34 @@ def parse_html(text: str) -> tuple[list[Block], dict, str]:
                 counters["text"] += 1
                 blocks.append(Block(kind="text", text=ln, location=f"网页正文第{counters['text']}段"))
 
+    def emit_image(el):
+        src = (el.get("src") or "").strip()
+        data = load_image(src) if src else None
+        if not data:
+            return
+        try:
+            from PIL import Image
+            import io
+
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width < _MIN_TABLE_IMAGE[0] or im.height < _MIN_TABLE_IMAGE[1]:
+                    return
+            from . import ocr
+
+            if not ocr.ocr_available():
+                meta.setdefault("unread_images", []).append(src[:100])
+                return
+            counters["image"] = counters.get("image", 0) + 1
+            blocks.extend(ocr.ocr_image_bytes(data, f"网页图片{counters['image']}"))
+        except Exception:  # an unreadable picture costs that picture, not the page
+            meta.setdefault("unread_images", []).append(src[:100])
+
     def walk(el):
         tag = el.tag.lower() if isinstance(el.tag, str) else ""
         if not tag or tag in _SKIP:
+            return
+        if tag == "img" and load_image is not None:
+            emit_image(el)
             return
         if tag == "table" and el.find(".//table") is None:
             counters["table"] += 1
