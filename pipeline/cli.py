@@ -15,8 +15,8 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
 DESCRIPTION = """\
 政府信息公开工作年度报告 批量审核工具 — batch auditor for government information disclosure annual reports.
 
-Reads every report in RAW_DIR (HTML pages, text-layer PDFs, text dumps, markdown conversions; scanned PDFs
-and Word files are reported as not yet supported), extracts tables 二/三/四 into canonical cells, checks the template and the arithmetic
+Reads every report in RAW_DIR (HTML pages, PDF incl. scans via offline OCR, Word DOCX/DOC, text dumps,
+markdown conversions), extracts tables 二/三/四 into canonical cells, checks the template and the arithmetic
 identities (勾稽关系), and writes reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet,
 indicators.csv, audit.xlsx and charts/*.png into OUT_DIR (replaced atomically)."""
 
