@@ -66,6 +66,15 @@ def read_manifest(raw_dir: Path) -> dict[str, dict]:
     return rows
 
 
+def read_agencies(raw_dir: Path) -> pd.DataFrame | None:
+    """RAW_DIR/agencies.csv (the office's roster), all columns as text; None when absent."""
+    p = raw_dir / "agencies.csv"
+    if not p.is_file():
+        return None
+    text = p.read_bytes().decode("utf-8-sig", errors="replace")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
 def report_id_for(rel: str, sha256: str) -> str:
     """Stable across runs; two copies of the same bytes under different names stay two reports."""
     return hashlib.sha256(f"{rel}\0{sha256}".encode("utf-8")).hexdigest()[:16]

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_audit(args) -> int:
-    from .batch import discover, frames_from, read_manifest, run_documents
+    from .batch import discover, frames_from, read_agencies, read_manifest, run_documents
 
     raw_dir: Path = args.raw_dir
     if not raw_dir.is_dir():
@@ -71,7 +71,8 @@ def cmd_audit(args) -> int:
 
     from .validate import run as validate
 
-    findings, indicators, reports = validate(frames["reports"], frames["cells"], frames["sections"])
+    findings, indicators, reports = validate(frames["reports"], frames["cells"], frames["sections"],
+                                             read_agencies(raw_dir))
     frames.update(findings=findings, indicators=indicators, reports=reports)
 
     from .report import write_outputs

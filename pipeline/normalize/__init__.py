@@ -78,6 +78,11 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
     report.update(template=template, template_markers_2021=m21, template_markers_2019=m19)
 
     sections = [{"report_id": report_id, **s} for s in detect_sections(full_text)]
+    # the text before the first heading (title, legal basis, statistical period statement): sec.preamble, order 0
+    first = min((s["char_start"] for s in sections), default=len(full_text))
+    if full_text[:first].strip():
+        sections.insert(0, {"report_id": report_id, "section_id": "sec.preamble", "order": 0, "heading": "",
+                            "canonical_heading": "", "char_start": 0, "text": full_text[:first].strip()})
     tpl_id = _assembly_template(template, report["year"])
     cells: list[Cell] = []
     found = {}

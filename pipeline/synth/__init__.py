@@ -27,7 +27,8 @@ def make_report(agency, year: int, template_id: str = "gb2021", seed: int = 0, p
       "outdated_template" switches a year >= 2021 report to the gb2019 tables.
     prev: the same agency's previous-year Report: carried_over = prev's published carried_forward per column,
       t2 stock continuity, and section 五 rectifies prev's problems.
-    defects: kinds (str), (kind, params) pairs or {"kind": ..., **params} dicts — see defects.KINDS.
+    defects: kinds (str), (kind, params) pairs or {"kind": ..., **params} dicts — see defects.KINDS and
+      defects.RULE_KINDS (rule defects; some need `prev`, copied_text / identical_t3 take a `source` Report).
     """
     from pipeline.synth import narrative
 
@@ -39,7 +40,7 @@ def make_report(agency, year: int, template_id: str = "gb2021", seed: int = 0, p
             raise ValueError("outdated_template applies to report years >= 2021")
         tid = "gb2019"
     rep = build_numbers(ag, year, tid, seed, prev)
-    apply_defects(rep, specs)
+    apply_defects(rep, specs, prev)
     rep.story = narrative.plan_story(rep, prev)
     rep.expected_findings = expected_findings(rep, prev)
     return rep

@@ -7,6 +7,8 @@ Section 五 names this year's problems and how last year's problems (from `prev`
 """
 from __future__ import annotations
 
+import copy
+
 from pipeline.synth.numbers import TOTAL_COL, Report, num, rng
 
 FORMAT_DOC = {"gb2021": "国办公开办函〔2021〕30号", "gb2019": "国办公开办函〔2019〕60号"}
@@ -50,7 +52,25 @@ _PROBLEM = {p[0]: p for p in PROBLEMS}
 
 
 def plan_story(rep: Report, prev: Report | None) -> dict:
-    """Choices that carry from year to year: this year's problems (different from last year's) and phrasing."""
+    """Choices that carry from year to year: this year's problems (different from last year's) and phrasing.
+    Defects: copied_text takes the source report's story (and its narrative seed); same_problems_as_last_year
+    repeats last year's section 五."""
+    src = getattr(rep, "copy_source", None)
+    if rep.has_defect("copied_text") and src is not None:
+        story = copy.deepcopy(src.story)
+        story["narrative_seed"] = src.seed
+        return story
+    story = _plan(rep, prev)
+    if rep.has_defect("same_problems_as_last_year") and prev is not None:
+        ps = prev.story or {}
+        story["problems"] = list(ps.get("problems", []))
+        story["prev_problems"] = list(ps.get("prev_problems", []))
+        story["variants"]["problems"] = ps.get("variants", {}).get("problems", 0)
+        story["narrative_seed_problems"] = prev.seed
+    return story
+
+
+def _plan(rep: Report, prev: Report | None) -> dict:
     r = rng(rep.seed, "story")
     prev_problems = list((prev.story or {}).get("problems", [])) if prev is not None else []
     pool = [p[0] for p in PROBLEMS if p[0] not in prev_problems]
@@ -98,8 +118,9 @@ def _t3_total(rep: Report, row: str):
 
 def build_blocks(rep: Report) -> list[tuple]:
     """The report in reading order (see module doc)."""
-    r = rng(rep.seed, "narrative")
     st = rep.story or {}
+    r = rng(st.get("narrative_seed", rep.seed), "narrative")
+    D = rep.has_defect
     var = st.get("variants", {})
     a = rep.agency
     me = a.self_ref
@@ -107,6 +128,11 @@ def build_blocks(rep: Report) -> list[tuple]:
     tpl = rep.template
     dropped = set(rep.dropped_sections)
     heads = {s["id"]: s["heading"] for s in tpl.sections}
+    if D("numbering_shift"):      # 二…六 printed as 一…五 (R-STR-04)
+        cn = "一二三四五六"
+        heads = {k: (cn[cn.index(h[0]) - 1] + h[1:] if k != "sec.overview" else h) for k, h in heads.items()}
+    if D("heading_variant"):      # a known variant of the heading of 五 (R-STR-03)
+        heads["sec.problems"] = heads["sec.problems"][:2] + "存在的主要问题及改进措施"
     fmt_doc = FORMAT_DOC["gb2021"] if y >= 2021 else FORMAT_DOC.get(rep.template_id, FORMAT_DOC["gb2019"])
     url = f"https://{a.site}" if a.site else ""
     site_name = a.site_name or a.name
@@ -126,14 +152,15 @@ def build_blocks(rep: Report) -> list[tuple]:
     blocks.append(("p", intro))
     road = r.choice(["禾兴路", "云岚大道", "白鹭路", "澄溪路", "青禾大道", "文昌路", "府前街"])
     where = f"{url}" if url else "门户网站"
-    blocks.append(("p", f"本年度报告中所列数据的统计期限自{y}年1月1日起至{y}年12月31日止。"
-                        f"本报告电子版可在{site_name}门户网站（{where}）查阅或下载。"
+    py = y - 1 if D("wrong_period_year") else y
+    period = "" if D("missing_period") else f"本年度报告中所列数据的统计期限自{py}年1月1日起至{py}年12月31日止。"
+    blocks.append(("p", period + f"本报告电子版可在{site_name}门户网站（{where}）查阅或下载。"
                         f"如对本报告有疑问，请与{_office(rep)}联系（地址：{road}{r.randint(1, 199)}号），"
                         f"也可拨打12345政务服务便民热线咨询。"))
 
     # --- 一、总体情况 ---------------------------------------------------------------------------------------------
     blocks.append(("h1", "sec.overview", heads["sec.overview"]))
-    blocks.append(("p", [
+    lead = [
         f"{y}年，{me}坚持以习近平新时代中国特色社会主义思想为指导，认真贯彻落实《条例》和上级关于政务公开工作的部署要求，"
         f"紧紧围绕中心工作，持续深化政务公开，不断提升政府信息公开工作质效。",
         f"{y}年，在本级政府信息公开工作主管部门的指导下，{me}严格落实《条例》各项规定，以公开促落实、以公开强监管、"
@@ -141,7 +168,12 @@ def build_blocks(rep: Report) -> list[tuple]:
         f"{y}年，{me}把政府信息公开作为建设法治政府、服务型政府的重要抓手，健全工作机制，规范办理流程，强化平台建设，"
         f"各项工作有序推进。",
         f"{y}年，{me}深入贯彻《条例》，对照年度政务公开工作要点逐项抓好落实，推动政务公开工作提质增效。",
-    ][var.get("lead", 0)]))
+    ][var.get("lead", 0)]
+    if D("wrong_year_text"):     # last year's opening left in place (R-META-06)
+        lead = f"{y - 1}" + lead[len(str(y)):]
+    if D("mirror_pinyin"):       # a mirror site injecting pinyin (R-X-04)
+        lead += "持续推进政务公(gong)开(kai)和政(zheng)务(wu)服务。"
+    blocks.append(("p", lead))
 
     scale = max(1, a.prof()["apps"])
     n1 = r.randint(40, 120) * (1 + scale // 20)
@@ -155,13 +187,17 @@ def build_blocks(rep: Report) -> list[tuple]:
         f"{r.randint(50, 900)}条，召开新闻发布会{r.randint(0, 12)}场。",
     ][var.get("proactive", 0)]))
 
-    blocks.append(("h2", "（二）依申请公开"))
     new, co = _t3_total(rep, "t3.new_received"), _t3_total(rep, "t3.carried_over")
     tp, cf = _t3_total(rep, "t3.total_processed"), _t3_total(rep, "t3.carried_forward")
     lead_app = [f"{me}严格按照《条例》规定办理政府信息公开申请，规范受理、审查、答复等环节。",
                 f"{me}畅通依申请公开渠道，明确受理机构和办理流程，依法保障申请人的合法权益。",
                 f"{me}健全依申请公开登记、审核、答复、归档工作机制，做到依法、规范、及时答复。"][var.get("application", 0)]
-    if None in (new, co, tp, cf):
+    if D("narrative_mismatch"):  # the prose quotes another number than the table (R-T3-11)
+        k = int(rep.defect("narrative_mismatch").get("k") or 7)
+        if k == num(co):
+            k += 1
+        app_text = lead_app + f"全年新收政府信息公开申请{num(new) + k}件，上年结转{num(co)}件。"
+    elif None in (new, co, tp, cf):
         app_text = lead_app + "所有申请均按照法定程序和期限办理。"
     elif num(new) == 0 and num(co) == 0:
         app_text = lead_app + "全年未收到政府信息公开申请。"
@@ -175,14 +211,23 @@ def build_blocks(rep: Report) -> list[tuple]:
         else:
             app_text = (lead_app + f"全年新收政府信息公开申请{new}件，上年结转{co}件；办结{tp}件，{fwd}。"
                         "所有申请均在法定期限内予以答复。")
+    if D("all_natural_person"):  # the table counts only natural persons (R-T3-13)
+        app_text += "其中有企业提出申请。"
     review = rep.t4.get("t4.review", {}).get(TOTAL_COL)
     lit = [rep.t4.get(g, {}).get(TOTAL_COL) for g in ("t4.litigation_direct", "t4.litigation_after_review")]
-    if review is not None and None not in lit:
+    t4_mode = rep.defect("narrative_t4_mismatch").get("mode")
+    if t4_mode == "none":        # the prose denies cases the table has (R-T4-03)
+        app_text += "全年未发生因政府信息公开引起的行政复议、行政诉讼案件。"
+    elif t4_mode == "counts":
+        app_text += "全年因政府信息公开工作被申请行政复议2件，被提起行政诉讼1件。"
+    elif review is not None and None not in lit:
         if num(review) == 0 and sum(num(x) for x in lit) == 0:
             app_text += "全年未发生因政府信息公开引起的行政复议、行政诉讼案件。"
         else:
             app_text += f"全年因政府信息公开工作被申请行政复议{num(review)}件，被提起行政诉讼{sum(num(x) for x in lit)}件。"
-    blocks.append(("p", app_text))
+    if not D("missing_aspects"):  # without the 依申请公开 part (R-SEC1-01)
+        blocks.append(("h2", "（二）依申请公开"))
+        blocks.append(("p", app_text))
 
     blocks.append(("h2", "（三）政府信息管理"))
     mgmt = [
@@ -192,10 +237,12 @@ def build_blocks(rep: Report) -> list[tuple]:
     ][var.get("management", 0)]
     nd = rep.t2.get("t2.normative_doc", {})
     issued = nd.get("col.issued_count", nd.get("col.new_made_count"))
-    if issued is not None and ("t2", "t2.normative_doc") not in rep.missing_rows and r.random() < 0.7:
+    quote = issued is not None and ("t2", "t2.normative_doc") not in rep.missing_rows and r.random() < 0.7
+    if quote or D("narrative_t2_mismatch"):
         word = "行政规范性文件" if rep.template_id == "gb2021" else "规范性文件"
         verb = "制发" if rep.template_id == "gb2021" else "新制作"
-        mgmt += f"本年{verb}{word}{issued}件，均按规定进行合法性审核并及时公开。"
+        shown = num(issued) + int(rep.defect("narrative_t2_mismatch").get("k") or 0)   # R-T2-07
+        mgmt += f"本年{verb}{word}{shown}件，均按规定进行合法性审核并及时公开。"
     blocks.append(("p", mgmt))
 
     blocks.append(("h2", "（四）政府信息公开平台建设"))
@@ -208,22 +255,34 @@ def build_blocks(rep: Report) -> list[tuple]:
     ][var.get("platform", 0)]))
 
     blocks.append(("h2", "（五）监督保障"))
-    blocks.append(("p", [
+    supervision = [
         f"{me}将政务公开工作纳入年度工作考核，明确分管领导和责任科室；主动接受社会评议，通过门户网站征集公众对政务公开工作的意见建议；"
         f"全年未发生因政务公开工作不力而被责任追究的情况。",
         f"{me}健全政务公开工作考核、社会评议和责任追究制度，定期开展自查自评，组织业务培训{r.randint(1, 6)}次；"
         f"本年度未发生政府信息公开工作责任追究情况。",
         f"{me}成立政务公开工作领导小组，将政府信息公开工作纳入工作考核内容，邀请群众代表参与社会评议，对发现的问题督促整改到位，"
         f"全年无责任追究事项。",
-    ][var.get("supervision", 0)]))
+    ][var.get("supervision", 0)]
+    if D("no_assessment"):       # no 工作考核、社会评议、责任追究 (R-SEC1-02)
+        supervision = f"{me}自觉接受人大、政协和社会各界监督，定期听取政务公开工作汇报，研究解决工作中的困难和问题。"
+    blocks.append(("p", supervision))
 
     # --- 二、三、四: the tables -----------------------------------------------------------------------------------
-    blocks.append(("h1", "sec.proactive", heads["sec.proactive"]))
-    blocks.append(("table", "t2"))
-    blocks.append(("h1", "sec.applications", heads["sec.applications"]))
-    blocks.append(("table", "t3"))
-    blocks.append(("h1", "sec.review_litigation", heads["sec.review_litigation"]))
-    blocks.append(("table", "t4"))
+    tables = [[("h1", "sec.proactive", heads["sec.proactive"]), ("table", "t2")],
+              [("h1", "sec.applications", heads["sec.applications"]), ("table", "t3")],
+              [("h1", "sec.review_litigation", heads["sec.review_litigation"]), ("table", "t4")]]
+    image = {rep.defect("table_as_image").get("table")} | ({"t2", "t3", "t4"} if D("no_tables") else set())
+    dup = rep.defect("duplicate_table").get("table")
+    for part in tables:
+        t = part[1][1]
+        if t in image:            # the table is an image / attachment (R-STR-05, R-EXT-04)
+            part[1] = ("p", "（本部分统计表详见附件）")
+        elif t == dup:            # printed twice (R-STR-06)
+            part.append(("table", t))
+    if D("section_order"):       # 三 printed before 二 (R-STR-02)
+        tables[0], tables[1] = tables[1], tables[0]
+    for part in tables:
+        blocks.extend(part)
 
     # --- 五、存在的主要问题及改进情况 ---------------------------------------------------------------------------
     if "sec.problems" not in dropped:
@@ -236,7 +295,12 @@ def build_blocks(rep: Report) -> list[tuple]:
         rect = ("针对上一年度报告中提出的" + "、".join(f"“{p[1]}”" for p in prevs) + "等问题，"
                 f"{me}逐项制定整改措施并抓好落实：" + "；".join(p[4] for p in prevs) + "，相关问题已整改到位。")
         style = var.get("problems", 0)
-        if style == 0:
+        if D("problems_only"):   # problems, no measures, no rectification (R-SEC5-01, R-SEC5-02)
+            blocks.append(("p", f"{me}政府信息公开工作还存在以下问题：{prob_text}"))
+        elif D("no_rectification"):   # no word on last year's problems (R-SEC5-02)
+            blocks.append(("p", f"{y}年，{me}政府信息公开工作取得了一定成效，但仍存在一些问题和不足：{prob_text}"))
+            blocks.append(("p", f"下一步，{me}将采取以下改进措施：{fix_text}"))
+        elif style == 0:
             blocks.append(("h2", "（一）存在的主要问题"))
             blocks.append(("p", f"{y}年，{me}政府信息公开工作取得了一定成效，但仍存在一些问题和不足：{prob_text}"))
             blocks.append(("h2", "（二）改进情况"))
@@ -259,7 +323,9 @@ def build_blocks(rep: Report) -> list[tuple]:
         blocks.append(("h1", "sec.other", heads["sec.other"]))
         fee_cells = rep.t3.get("t3.other.overdue_fee")
         n_fee = num(fee_cells.get(TOTAL_COL)) if fee_cells else 0
-        if n_fee > 0:
+        if D("fee_notice_contradiction"):   # fee notices in the table, denied in the text (R-T3-08)
+            fee = f"本年度{me}未发出收费通知，未收取信息处理费。"
+        elif n_fee > 0:
             notices = n_fee + r.randint(0, 2)
             paid = notices - n_fee
             fee = (f"依据《政府信息公开信息处理费管理办法》，本年度{me}向申请人发出收费通知{notices}件，"
@@ -270,15 +336,23 @@ def build_blocks(rep: Report) -> list[tuple]:
                    f"依据《政府信息公开信息处理费管理办法》，{y}年{me}未收取信息处理费。"][var.get("fee", 0)]
             if y < 2021:
                 fee = f"本年度{me}未收取政府信息公开信息处理费。"
-        blocks.append(("p", fee))
         a_n, b_n = r.randint(0, 30), r.randint(0, 40)
-        blocks.append(("p", [
+        other = [
             f"{me}认真落实年度政务公开工作要点，各项任务均按时完成。全年承办人大代表建议{a_n}件、政协提案{b_n}件，"
             f"均已按期办结，办理结果按规定公开。",
             f"{me}按照年度政务公开工作要点要求，逐项细化任务分工，推动各项公开任务落实落地；"
             f"人大代表建议和政协提案办理结果均按规定在门户网站公开。",
             f"本年度{me}无其他需要报告的事项。政务公开工作要点明确的各项任务已全部完成。",
-        ][var.get("other", 0)]))
+        ][var.get("other", 0)]
+        if D("empty_other"):     # just "无" (R-SEC6-02)
+            blocks.append(("p", "无。"))
+        else:
+            if not D("missing_fee_statement"):   # R-SEC6-01
+                blocks.append(("p", fee))
+            if D("legacy_items"):                # an item of the 2008 format (R-SEC6-03)
+                blocks.append(("p", "政府信息公开的收费及减免情况：本年度未收取、减免任何费用。"))
+            if not D("no_workplan"):             # R-SEC6-04
+                blocks.append(("p", other))
 
     blocks.append(("sign", [a.name, _cn_date(rep.signed_at or rep.published_at)]))
     return blocks

@@ -172,7 +172,15 @@ class Report:
 
     @property
     def title(self) -> str:
+        if any(d.get("kind") == "title_without_work" for d in self.defects):
+            return f"{self.agency.name}{self.year}年政府信息公开年度报告"     # R-META-02: not the statutory name
         return f"{self.agency.name}{self.year}年政府信息公开工作年度报告"
+
+    def has_defect(self, kind: str) -> bool:
+        return any(d.get("kind") == kind for d in self.defects)
+
+    def defect(self, kind: str) -> dict:
+        return next((d for d in self.defects if d.get("kind") == kind), {})
 
     def table(self, name: str) -> dict:
         return {"t2": self.t2, "t3": self.t3, "t4": self.t4}[name]

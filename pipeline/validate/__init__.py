@@ -1,12 +1,15 @@
 """The validate stage: the whole batch's frames in, findings / indicators / report counts out.
 
-    findings, indicators, reports = pipeline.validate.run(reports, cells, sections)
+    findings, indicators, reports = pipeline.validate.run(reports, cells, sections, agencies=None)
 
-Rules are data in rules/catalogue.yaml (severity, Chinese title/basis/messages, evaluator tags),
-rules/identities.yaml (arithmetic identities) and rules/weights.yaml (K-07). Evaluation is vectorised over the batch;
-arithmetic identities are checked with great-expectations (one validation per table type), the input frames
-with pandera (violations become findings, never exceptions). Reports with status `failed` get no findings and
-NaN indicators.
+Rules are data in rules/ (see rulebook.py and rules/README.md): catalogue.yaml (severity, Chinese title/basis/
+messages, evaluator tags of all 70 rules), identities.yaml + comparisons.yaml (arithmetic, inequalities and
+cross-year identities), text_rules.yaml (text rules), checks.yaml (parameters of the named checks), weights.yaml
+(K-07), and an office's local rule sets (rules/local/*.yaml, $AUDITOR_LOCAL_RULES). Evaluation is vectorised over the
+batch; identities are checked with great-expectations (one validation per table type), the input frames with
+pandera (violations become findings, never exceptions). `agencies` is the optional roster (agencies.csv: agency,
+parent, agency_kind, level, aliases, rolls_up_into) used for name matching across years, kind/level overrides,
+coverage (R-X-03) and roll-ups (R-X-05). Reports with status `failed` get no findings and NaN indicators.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import pandas as pd
 
 from pipeline.frames import FINDINGS_COLUMNS, SEVERITY_RANK
 
-from . import arithmetic, indicators, messages, rulebook, schemas, structure
+from . import arithmetic, context, crossreport, indicators, messages, metadata, rulebook, schemas, structure, tables
+from . import textrules
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -44,10 +48,18 @@ def _finalize(parts: list[pd.DataFrame], reports: pd.DataFrame, live_ids: pd.Ser
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return empty_findings()
-    f = pd.concat([p[structure.PART_COLUMNS] for p in parts], ignore_index=True)
-    f = f[f["report_id"].isin(live_ids)]
+    own = ["agency", "year"]   # findings without a report (R-X-03 coverage) carry their own agency and year
+    f = pd.concat([p[structure.PART_COLUMNS + [c for c in own if c in p.columns]] for p in parts], ignore_index=True)
+    for c in own:
+        if c not in f.columns:
+            f[c] = pd.NA
+    f = f.rename(columns={"agency": "_agency", "year": "_year"})
+    f = f[f["report_id"].isin(live_ids) | (f["report_id"].eq("") & f["_agency"].notna())]
     meta = reports[["report_id", "agency", "year", "source_file", "title"]]
     f = f.merge(meta, on="report_id", how="left")
+    f["agency"] = f["agency"].where(f["report_id"].ne(""), f["_agency"])
+    f["year"] = pd.to_numeric(f["year"], errors="coerce").where(f["report_id"].ne(""),
+                                                               pd.to_numeric(f["_year"], errors="coerce"))
     f["basis"] = f["rule_id"].map({r.id: r.basis_zh for r in book.rules.values()})
     f = _types(f[FINDINGS_COLUMNS].copy())
     f["_sev"] = f["severity"].map(SEVERITY_RANK).fillna(9)
@@ -56,14 +68,58 @@ def _finalize(parts: list[pd.DataFrame], reports: pd.DataFrame, live_ids: pd.Ser
     return f.drop(columns="_sev").reset_index(drop=True)
 
 
-def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame
-        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Validate a batch. Inputs: one long frame each (frames.REPORTS_COLUMNS / CELLS_COLUMNS / SECTIONS_COLUMNS).
+def _suppress(parts: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """One structural problem, one finding: R-TPL-06 "table not found" gives way to R-STR-05 / R-EXT-04 (the section
+    is there but its table has no data / no table at all), and R-TPL-06 on t4 to R-T4-06 (15 values expected)."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return parts
+    f = pd.concat([p[["report_id", "rule_id", "table"]] for p in parts], ignore_index=True)
+    ext04 = set(f.loc[f["rule_id"].eq("R-EXT-04"), "report_id"])
+    str05 = set(zip(*f.loc[f["rule_id"].eq("R-STR-05"), ["report_id", "table"]].T.to_numpy())) \
+        if f["rule_id"].eq("R-STR-05").any() else set()
+    t406 = set(f.loc[f["rule_id"].eq("R-T4-06"), "report_id"])
+    out = []
+    for p in parts:
+        if p["rule_id"].eq("R-T3-06").any() and ext04:   # no table at all: not "t3 without numbers"
+            p = p[~(p["rule_id"].eq("R-T3-06") & p["report_id"].isin(ext04))]
+        if not p["rule_id"].eq("R-TPL-06").any():
+            out.append(p)
+            continue
+        tpl = p["rule_id"].eq("R-TPL-06")
+        whole = tpl & p["row_id"].eq("") & p["col_id"].eq("")
+        drop = whole & (p["report_id"].isin(ext04) | pd.Series([(a, b) in str05 for a, b in zip(p["report_id"],
+                                                                                             p["table"])],
+                                                               index=p.index))
+        drop |= tpl & p["table"].eq("t4") & p["report_id"].isin(t406)
+        out.append(p[~drop])
+    return out
+
+
+def _objects(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype != object and not pd.api.types.is_numeric_dtype(out[c]) and \
+                not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].astype(object)
+    return out
+
+
+def _prev_needs(book: rulebook.Rulebook) -> list[tuple[str, str]]:
+    """(table, dim) pairs whose previous-year cells the cross-year comparisons reference."""
+    return sorted({(c.table, c.term_dim) for c in book.comparisons if c.cross_year})
+
+
+def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
+        agencies: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Validate a batch. Inputs: one long frame each (frames.REPORTS_COLUMNS / CELLS_COLUMNS / SECTIONS_COLUMNS),
+    and optionally the roster (agencies.csv as a frame).
 
     Returns (findings, indicators, reports): findings with frames.FINDINGS_COLUMNS sorted by report_id, severity
     (error < warning < info), rule_id, table, row_id, col_id, section_id; indicators with
     frames.INDICATORS_COLUMNS (one row per report, sorted by report_id); the input reports with
-    n_errors/n_warnings/n_infos filled.
+    n_errors/n_warnings/n_infos filled. Coverage findings (R-X-03: a roster agency without a report) have an empty
+    report_id and carry the agency and year themselves.
     """
     book = rulebook.load()
     labels = messages.label_table(book)
@@ -75,20 +131,40 @@ def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame
     live["lt"] = messages.label_template(live["template"], book)
     cl = cl.merge(live[["report_id", "lt"]], on="report_id", how="inner")
     cl = cl[~cl.duplicated(["report_id", "table", "row_id", "col_id"])].reset_index(drop=True)
-    sec = sec[sec["report_id"].isin(live["report_id"])]
+    cl = _objects(cl)     # plain object strings: the many row selections below copy pointers, not Arrow buffers
+    sec = _objects(sec[sec["report_id"].isin(live["report_id"])])
+    live = _objects(live)
 
-    parts.append(arithmetic.evaluate(cl, book, labels))
+    ctx = context.build(live, cl, sec, agencies)
+    ctx.extra["cv"] = context.CellView(cl)       # fast selections on the cells, shared by the rule modules
+    raw = sec.drop_duplicates(["report_id", "section_id"]).pivot(index="report_id", columns="section_id",
+                                                                  values="text") if len(sec) else None
+    ctx.extra["raw_texts"] = raw.fillna("") if raw is not None else None
+    parts.extend(metadata.rules(ctx, book))                 # R-META-05 compares with the roster first
+    live = metadata.roster_overrides(live, ctx)
+    ctx.reports = metadata.roster_overrides(ctx.reports, ctx)
+
+    pc = [context.prev_cells(ctx, cl, {t: d}, ctx.extra["cv"]) for t, d in _prev_needs(book)]
+    arith_cells = pd.concat([cl.assign(_prev=False)] + [p for p in pc if len(p)], ignore_index=True) \
+        if any(len(p) for p in pc) else cl
+    arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context())
+    ctx.extra["arith"] = arith
+    parts.append(arith)
     parts.extend(structure.template_rules(live, book))
     parts.extend(structure.section_rules(live, sec, book))
     parts.extend(structure.cell_rules(live, cl, book, labels))
-    findings = _finalize(parts, rep, live["report_id"], book)
+    parts.extend(structure.structure_rules(ctx, live, cl, sec, book))
+    parts.extend(tables.rules(ctx, live, cl, book, labels))
+    parts.extend(textrules.evaluate(ctx, cl, book))
+    parts.extend(crossreport.rules(ctx, live, cl, book, labels))
+    findings = _finalize(_suppress(parts), rep, live["report_id"], book)
 
     counts = (findings.groupby(["report_id", "severity"]).size().unstack("severity")
               .reindex(columns=["error", "warning", "info"]).fillna(0).astype("int64")
               .rename(columns={"error": "n_errors", "warning": "n_warnings", "info": "n_infos"}))
     counts = counts.reindex(rep["report_id"]).fillna(0).astype("int64").rename_axis("report_id").reset_index()
 
-    ind = indicators.compute(rep, cl, counts, book)
+    ind = indicators.compute(rep, cl, counts, book, ctx.extra.get("cv"))
     ind = ind.sort_values("report_id", kind="stable").reset_index(drop=True)
 
     out = reports_in.copy()

@@ -46,8 +46,15 @@ def _gx():
 
 
 def unequal(frame: pd.DataFrame) -> np.ndarray:
-    """Boolean array: rows of `frame` (columns actual, expected; RangeIndex) where the two differ, by GX."""
+    """Boolean array: rows of `frame` (columns actual, expected, optional op; RangeIndex) that fail, by GX.
+
+    Inequalities are turned into equalities so that one expectation checks every row: `actual >= expected` holds
+    iff actual == max(actual, expected) (`le`: min)."""
     df = frame[["actual", "expected"]].reset_index(drop=True)
+    if "op" in frame.columns:
+        op = frame["op"].to_numpy()
+        a, e = df["actual"].to_numpy(), df["expected"].to_numpy()
+        df["expected"] = np.where(op == "ge", np.maximum(a, e), np.where(op == "le", np.minimum(a, e), e))
     try:
         bd, exp = _gx()
         res = bd.get_batch(batch_parameters={"dataframe": df}).validate(exp, result_format="COMPLETE")
@@ -70,44 +77,60 @@ class _Instances:
     frame: pd.DataFrame        # report_id, inst, actual, expected, unparsable, missing (kept instances only)
     ids: list[str]             # term ids (columns of the arrays below)
     side: np.ndarray           # per id: True = lhs (actual side)
+    coef: np.ndarray           # per id: +1 or -1 (a term written '-id')
     states: np.ndarray         # n × ids, state codes
     involved: np.ndarray       # n × ids, bool
 
 
 def _pivot(ct: pd.DataFrame, inst_dim: str, term_dim: str):
-    c = ct.set_index(["report_id", inst_dim, term_dim])  # ct has unique (report, row, col)
-    val = c["value"].unstack(term_dim)
-    st = c["state_code"].unstack(term_dim)
+    c = ct.set_index(["report_id", inst_dim, term_dim])[["value", "state_code"]]  # unique (report, row, col)
+    both = c.unstack(term_dim)
+    val, st = both["value"], both["state_code"]
+    for x in (val, st):   # plain labels (the id columns may be categorical)
+        x.columns = pd.Index(np.asarray(x.columns, dtype=object))
+        x.index = x.index.set_levels(x.index.levels[1].astype(object), level=1)
     return val, st
+
+
+def _split_sign(term):
+    if isinstance(term, str) and term.startswith("-"):
+        return term[1:], -1.0
+    return term, 1.0
 
 
 def _instances(ident: Identity, val: pd.DataFrame, st: pd.DataFrame, order: list[str]) -> _Instances | None:
     inst = val.index.get_level_values(1)
-    keep = np.ones(len(val), dtype=bool)
+    uniq = pd.unique(inst)
     if ident.over is not None:
-        uniq = pd.unique(inst)
         ok = {u for u in uniq if any(fnmatch.fnmatchcase(u, p) for p in ident.over)}
-        keep = np.asarray(inst.isin(list(ok)))
+    else:
+        ok = {u for u in uniq if ":" not in u}   # prev:… instances only exist to be referenced as terms
+    keep = np.asarray(inst.isin(list(ok)))
     if not keep.any():
         return None
-    available = [i for i in order if i in val.columns] + sorted(set(val.columns) - set(order))
+    cols = [c for c in val.columns if ":" not in c or c.startswith("prev:")]
+    available = [i for i in order if i in cols] + sorted(set(cols) - set(order))
 
     ids: list[str] = []
     side: list[bool] = []
+    coef: list[float] = []
     fixed: list[bool] = []
     choices = []  # (list of alternatives as id lists)
     for is_lhs, terms in ((True, ident.lhs), (False, ident.rhs)):
-        plain = [t for t in terms if isinstance(t, str)]
-        for i in expand(plain, available):
-            if i not in ids:
-                ids.append(i), side.append(is_lhs), fixed.append(True)
+        for t in terms:
+            if isinstance(t, OneOf):
+                continue
+            t, sign = _split_sign(t)
+            for i in expand([t], available):
+                if i not in ids:
+                    ids.append(i), side.append(is_lhs), coef.append(sign), fixed.append(True)
         for t in terms:
             if isinstance(t, OneOf):
                 alts = []
                 for alt in t.alternatives:
                     a = [i for i in expand(alt, available) if i not in ids]
                     for i in a:
-                        ids.append(i), side.append(is_lhs), fixed.append(False)
+                        ids.append(i), side.append(is_lhs), coef.append(1.0), fixed.append(False)
                     alts.append(a)
                 choices.append(alts)
 
@@ -134,37 +157,60 @@ def _instances(ident: Identity, val: pd.DataFrame, st: pd.DataFrame, order: list
             for i in a:
                 inv[:, pos[i]] |= chosen == k
 
-    vals = np.nan_to_num(V.to_numpy(dtype=float), nan=0.0) * inv
+    cf = np.asarray(coef, dtype=float)
+    vals = np.nan_to_num(V.to_numpy(dtype=float), nan=0.0) * inv * cf[None, :]
     sd = np.asarray(side, dtype=bool)
     actual = np.round(vals[:, sd].sum(axis=1), 6)
     expected = np.round(vals[:, ~sd].sum(axis=1), 6)
     present_any = ((sa != MISSING) & inv).any(axis=1)
     frame = pd.DataFrame({
         "report_id": report.to_numpy(), "inst": V.index.get_level_values(1).to_numpy(),
-        "actual": actual, "expected": expected,
+        "actual": actual, "expected": expected, "op": getattr(ident, "op", "eq"),
         "unparsable": ((sa == UNPARSABLE) & inv).any(axis=1), "missing": ((sa == MISSING) & inv).any(axis=1),
     })
     m = present_any
+    for group in getattr(ident, "skip_if_all_missing", ()):
+        # e.g. every prev: term MISSING = no previous-year report: not assessable, no finding
+        sel = np.array([any(fnmatch.fnmatchcase(i, p) for p in group) for i in ids], dtype=bool)
+        m = m & (((sa[:, sel] != MISSING) & inv[:, sel]).any(axis=1) if sel.any() else False)
     if not m.any():
         return None
-    return _Instances(ident, frame[m].reset_index(drop=True), ids, sd, sa[m], inv[m])
+    return _Instances(ident, frame[m].reset_index(drop=True), ids, sd, cf, sa[m], inv[m])
 
 
-def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame) -> pd.DataFrame:
-    """Findings of every identity in the rulebook. `cells`: cells of non-failed reports, unique per
-    (report_id, table, row_id, col_id), with the frame columns and lt (label template of the report)."""
+def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
+             context: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Findings of every identity and comparison in the rulebook. `cells`: cells of non-failed reports, unique per
+    (report_id, table, row_id, col_id), with the frame columns and lt (label template of the report); cross-year
+    comparisons need the previous year's cells added with `prev:`-prefixed ids (see context.prev_cells).
+    `context`: optional per-report message fields (report_id, prev_ref ...)."""
     out = []
     if cells.empty:
         return pd.DataFrame()
-    cells = cells.assign(state_code=cells["state"].map(STATE_CODE).fillna(UNPARSABLE).astype(np.int8))
-    lt_of = cells[["report_id", "lt"]].drop_duplicates("report_id")
-    for table in sorted({i.table for i in book.identities}):
-        ct = cells[cells["table"] == table]
-        if ct.empty:
+    codes, uniq = pd.factorize(cells["state"])
+    code_of = np.array([STATE_CODE.get(u, UNPARSABLE) for u in uniq] + [UNPARSABLE], dtype=np.int8)
+    # report ids as integer codes while pivoting (the findings get the ids back); prev: copies flagged
+    rcodes, rids = pd.factorize(cells["report_id"])
+    first = np.unique(rcodes, return_index=True)[1]
+    lt_of = pd.DataFrame({"report_id": np.arange(len(rids)), "report": np.asarray(rids, dtype=object),
+                          "lt": cells["lt"].to_numpy()[first] if "lt" in cells.columns else ""})
+    if context is not None and len(context):
+        code = {r: i for i, r in enumerate(rids)}
+        ctx = context.assign(report_id=context["report_id"].map(code)).dropna(subset=["report_id"])
+        lt_of = lt_of.merge(ctx.assign(report_id=ctx["report_id"].astype(np.int64)), on="report_id", how="left")
+    is_prev = cells["_prev"].to_numpy(dtype=bool) if "_prev" in cells.columns else np.zeros(len(cells), dtype=bool)
+    cols = [c for c in ("table", "row_id", "col_id", "value", "location") if c in cells.columns]
+    cells = cells[cols].assign(report_id=rcodes, state_code=code_of[codes], _prev=is_prev)
+    all_idents = tuple(book.identities) + tuple(book.comparisons)
+    tcodes, tnames = pd.factorize(cells["table"])
+    for table in sorted({i.table for i in all_idents}):
+        if table not in set(tnames):
             continue
+        ct = cells[tcodes == list(tnames).index(table)]
+        ct = ct.assign(row_id=pd.Categorical(ct["row_id"]), col_id=pd.Categorical(ct["col_id"]))
         pivots: dict = {}
         groups: list[_Instances] = []
-        for ident in (i for i in book.identities if i.table == table):
+        for ident in (i for i in all_idents if i.table == table):
             if ident.for_each not in pivots:
                 pivots[ident.for_each] = _pivot(ct, ident.inst_dim, ident.term_dim)
             kind = "row" if ident.term_dim == "row_id" else "col"
@@ -176,12 +222,18 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame) -> pd.Da
             continue
         frame = pd.concat([g.frame for g in groups], ignore_index=True)
         fail = unequal(frame)              # ONE great-expectations validation for this table
+        own = None
         start = 0
         for g in groups:
             n = len(g.frame)
             f = fail[start:start + n]
             start += n
-            res = _findings(g, f, ct, lt_of, book, labels)
+            if not f.any() and not g.frame["unparsable"].any():
+                continue
+            if own is None:   # the table's own cells (not the prev: copies), for the findings' locations
+                own = ct[~ct["_prev"].to_numpy()]
+                own = own.assign(row_id=own["row_id"].astype(object), col_id=own["col_id"].astype(object))
+            res = _findings(g, f, own, lt_of, book, labels)
             if res is not None:
                 out.append(res)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
@@ -199,8 +251,11 @@ def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataF
     f = fr[sel].reset_index(drop=True)
     st, inv = g.states[sel], g.involved[sel]
     f["status"] = np.where(unc[sel], "UNCERTAIN", "FAIL")
-    f["severity"] = np.where(unc[sel], book.uncertain_severity, rule.severity)
+    sev = getattr(ident, "severity", None) or rule.severity
+    f["severity"] = np.where(unc[sel], book.uncertain_severity_for(sev), sev)
     f = f.merge(lt_of, on="report_id", how="left")
+    if "prev_ref" not in f.columns:
+        f["prev_ref"] = ""
     f["lt"] = f["lt"].fillna(book.label_template)
     f["table"] = table
     if ident.for_each == "col":
@@ -228,8 +283,8 @@ def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataF
     blank = masks(((st == BLANK) | (st == DASH)) & inv)
     unp = masks((st == UNPARSABLE) & inv)
     mis = masks((st == MISSING) & inv)
-    f["lhs_desc"] = ident.lhs_desc_zh or msg.join_names(lhs_m, quoted, "＋", f.index)
-    f["rhs_desc"] = ident.rhs_desc_zh or msg.join_names(rhs_m, quoted, "＋", f.index)
+    f["lhs_desc"] = ident.lhs_desc_zh or msg.join_signed(lhs_m, quoted, dict(zip(g.ids, g.coef)), f.index)
+    f["rhs_desc"] = ident.rhs_desc_zh or msg.join_signed(rhs_m, quoted, dict(zip(g.ids, g.coef)), f.index)
     f["terms"] = msg.join_names(rhs_m, names, sep, f.index)
     f["assumed_zero"] = msg.join_names(masks((st != 0) & inv), cell_ids, ";", f.index)
 
@@ -242,6 +297,7 @@ def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataF
     f["uncertain_zh"] = (u + np.where(u.ne("") & mm.ne(""), "；", "") + mm).astype(str)
     f["expected_num"], f["actual_num"] = f["expected"], f["actual"]
     f["delta_num"] = f["actual"] - f["expected"]
+    f["op_zh"] = {"eq": "应等于", "ge": "应不小于", "le": "应不大于"}[getattr(ident, "op", "eq")]
     f["expected"] = msg.fmt_num(f["expected_num"])
     f["actual"] = msg.fmt_num(f["actual_num"])
     f["delta"] = msg.fmt_num(f["delta_num"], signed=True)
@@ -249,9 +305,14 @@ def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataF
     for variant, m in (("default", f["status"].eq("FAIL")), ("uncertain", f["status"].eq("UNCERTAIN"))):
         if m.any():
             message[m] = msg.vformat(rule.message(variant), f[m])
-    f = f.merge(ct[["report_id", "row_id", "col_id", "location"]], on=["report_id", "row_id", "col_id"], how="left")
+    loc = ct[ct["report_id"].isin(set(f["report_id"]))] if "location" in ct.columns else None
+    if loc is not None:
+        f = f.merge(loc[["report_id", "row_id", "col_id", "location"]], on=["report_id", "row_id", "col_id"],
+                    how="left")
+    else:
+        f["location"] = ""
     return pd.DataFrame({
-        "report_id": f["report_id"], "rule_id": ident.rule, "severity": f["severity"], "status": f["status"],
+        "report_id": f["report"], "rule_id": ident.rule, "severity": f["severity"], "status": f["status"],
         "table": table, "row_id": f["row_id"], "col_id": f["col_id"], "section_id": "",
         "expected": f["expected_num"].astype(float), "actual": f["actual_num"].astype(float),
         "delta": f["delta_num"].astype(float), "message": message.astype(str).to_numpy(),

@@ -25,20 +25,23 @@ def _ratio(num: pd.Series, den: pd.Series, digits: int = 4, scale: float = 1.0) 
     return (num / den * scale).round(digits)
 
 
-def compute(reports: pd.DataFrame, cells: pd.DataFrame, counts: pd.DataFrame, book: Rulebook) -> pd.DataFrame:
-    """`reports`: all reports; `cells`: cells of non-failed reports; `counts`: report_id -> n_errors/n_warnings/n_infos."""
+def compute(reports: pd.DataFrame, cells: pd.DataFrame, counts: pd.DataFrame, book: Rulebook,
+            cv=None) -> pd.DataFrame:
+    """`reports`: all reports; `cells`: cells of non-failed reports; `counts`: report_id -> n_errors/n_warnings/n_infos;
+    `cv`: an optional context.CellView of `cells` (fast selections)."""
+    from .context import CellView
+
     ok = reports["status"].ne("failed").to_numpy()
     ids = pd.Index(reports["report_id"], name="report_id")
-    c = cells[cells["table"].isin(["t3", "t4"])]
-    eff = c["value"].where(c["state"].eq("NUMBER"), np.where(c["state"].isin(["BLANK", "DASH"]), 0.0, np.nan))
-    c = c.assign(eff=eff)
-    reported = c.assign(num=c["state"].eq("NUMBER")).groupby(["report_id", "table"])["num"].any().unstack("table")
+    cv = cv if cv is not None else CellView(cells)
+    num = cv.sel(table=["t3", "t4"], state="NUMBER")[["report_id", "table"]].drop_duplicates()
+    reported = num.assign(n=True).pivot(index="report_id", columns="table", values="n")
     reported = reported.reindex(index=ids, columns=["t3", "t4"]).fillna(False).astype(bool)
 
-    t3 = c[c["table"].eq("t3") & c["col_id"].eq("col.total")].drop_duplicates(["report_id", "row_id"])
+    t3 = cv.sel(table="t3", col_id="col.total", row_id=_T3_ROWS).drop_duplicates(["report_id", "row_id"])
     v3 = t3.pivot(index="report_id", columns="row_id", values="eff").reindex(index=ids, columns=_T3_ROWS)
     v3 = v3.where(reported["t3"], axis=0)
-    t4 = c[c["table"].eq("t4")].drop_duplicates(["report_id", "row_id", "col_id"])
+    t4 = cv.sel(table="t4", row_id=_T4_GROUPS, col_id=_T4_COLS).drop_duplicates(["report_id", "row_id", "col_id"])
     v4 = t4.pivot(index="report_id", columns=["row_id", "col_id"], values="eff")
     v4 = v4.reindex(index=ids, columns=pd.MultiIndex.from_product([_T4_GROUPS, _T4_COLS]))
     v4 = v4.where(reported["t4"], axis=0)

@@ -81,7 +81,13 @@ def label_table(book: Rulebook) -> pd.DataFrame:
         for c in t.t4_cols:
             add("t4", "col", c.id, c.label)
     df = pd.DataFrame(recs, columns=["lt", "table", "kind", "id", "label"])
-    return df.drop_duplicates(["lt", "table", "kind", "id"], keep="first").reset_index(drop=True)
+    df = df.drop_duplicates(["lt", "table", "kind", "id"], keep="first")
+    # cross-year terms (comparisons.yaml 'prev:<id>'): the same label, marked as last year's
+    prev_tpl = (book.raw.get("phrases_zh") or {}).get("prev_label", "{label}（上年报告）")
+    prev = df[df["kind"].isin(["row", "col", "item"])].copy()
+    prev["id"] = "prev:" + prev["id"]
+    prev["label"] = [prev_tpl.format(label=x) for x in prev["label"]]
+    return pd.concat([df, prev], ignore_index=True)
 
 
 def lookup(df: pd.DataFrame, labels: pd.DataFrame, kind: str, id_col: str, out: str,
@@ -142,4 +148,18 @@ def join_names(masks: dict[str, np.ndarray], names: dict[str, pd.Series], sep: s
             continue
         name = np.asarray(names[key], dtype=object)
         out = np.where(m, np.where(out != "", out + sep + name, name), out)
+    return pd.Series(out, index=index, dtype=object).astype(str)
+
+
+def join_signed(masks: dict[str, np.ndarray], names: dict[str, pd.Series], coef: dict[str, float], index) -> pd.Series:
+    """Like join_names with ＋ between the names, but a term with coefficient -1 is joined with －."""
+    out = np.full(len(index), "", dtype=object)
+    for key, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        if not m.any():
+            continue
+        name = np.asarray(names[key], dtype=object)
+        neg = coef.get(key, 1.0) < 0
+        sep = "－" if neg else "＋"
+        out = np.where(m, np.where(out != "", out + sep + name, ("－" + name) if neg else name), out)
     return pd.Series(out, index=index, dtype=object).astype(str)

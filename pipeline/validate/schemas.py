@@ -26,13 +26,17 @@ TABLES = ("t2", "t3", "t4")
 
 
 def _known() -> dict:
-    rows, cols, blocks, signed, sections = set(), set(), set(), set(), set()
+    rows, cols, blocks, signed, sections, decimal = set(), set(), set(), set(), {"sec.preamble"}, set()
     for t in templates.registry().values():
         for b in t.t2_blocks:
             blocks.add(b.id)
             rows.update(f"t2|{r.id}" for r in b.rows)
             cols.update(f"t2|{c.id}" for c in b.cols)
             signed.update(c.id for c in b.cols if c.signed)
+            if b.dtype != "int":
+                decimal.update(c.id for c in b.cols)
+        for b in t.raw["t2"]["blocks"]:
+            decimal.update(c["id"] for c in b["cols"] if c.get("decimal"))
         rows.update(f"t3|{r.id}" for r in t.t3_rows)
         rows.update(f"t3|{g}" for g in t.t3_collapsible)
         cols.update(f"t3|{c.id}" for c in t.t3_cols)
@@ -40,7 +44,7 @@ def _known() -> dict:
         cols.update(f"t4|{c.id}" for c in t.t4_cols)
         sections.update(s["id"] for s in t.sections)
     return {"rows": sorted(rows), "cols": sorted(cols), "blocks": sorted(blocks), "signed": sorted(signed),
-            "sections": sorted(sections)}
+            "sections": sorted(sections), "decimal": sorted(decimal)}
 
 
 KNOWN = _known()
@@ -72,8 +76,10 @@ class CellsModel(pa.DataFrameModel):
 
     @pa.dataframe_check
     def integer_count(cls, df: pd.DataFrame) -> Series[bool]:
-        """t3/t4 cells are counts of applications/cases: whole numbers."""
-        return df["value"].isna() | ~df["table"].isin(["t3", "t4"]) | (df["value"] == df["value"].round())
+        """t3/t4 cells (applications, cases) and the t2 counts (documents, decisions) are whole numbers; only the
+        t2 amount columns (万元, 采购总金额) may have decimals."""
+        counts = df["table"].isin(["t3", "t4"]) | (df["table"].eq("t2") & ~df["col_id"].isin(KNOWN["decimal"]))
+        return df["value"].isna() | ~counts | (df["value"] == df["value"].round())
 
     class Config:
         strict = False

@@ -1,12 +1,18 @@
-"""Template, structure and extraction rules: R-TPL-01..06, R-STR-01, R-T3-06, R-EXT-01 (vectorised over the batch)."""
+"""Template, structure and extraction rules: R-TPL-01..06/08, R-STR-01..06, R-T3-06, R-EXT-01 (vectorised over the
+batch where it matters; the section rules loop over the few sections of each report)."""
 from __future__ import annotations
+
+import difflib
+import re
 
 import numpy as np
 import pandas as pd
 
 from pipeline import templates
+from pipeline.templates import norm_label
 
 from . import messages as msg
+from . import text as T
 from .rulebook import Rulebook
 
 PART_COLUMNS = ["report_id", "rule_id", "severity", "status", "table", "row_id", "col_id", "section_id",
@@ -183,3 +189,202 @@ def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, label
         cols["block_zh"] = msg.block_zh(cols, labels)
         parts.append(_part(cols, "R-TPL-06", book, variant="col", table=cols["table"], col_id=cols["col_id"]))
     return parts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# R-STR-02..06, R-TPL-08 (section order, heading wording, numbering, tables without data, duplicated tables,
+# the t3 header note). Parameters: rules/checks.yaml.
+_NUMERAL = re.compile(r"^(?P<n>[一二三四五六七八九十]{1,2})[、.．]")
+_MINOR = re.compile(r"^[（(][一二三四五六七八九十]{1,2}[)）]")
+_CN = "一二三四五六七八九十"
+
+
+def _canon() -> dict:
+    t = templates.get("gb2021")
+    return {s["id"]: (k, s["heading"]) for k, s in enumerate(t.sections)}
+
+
+def _strip_num(h: str) -> str:
+    h = _NUMERAL.sub("", h)
+    return _MINOR.sub("", h)
+
+
+def structure_rules(ctx, live: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
+                    book: Rulebook) -> list[pd.DataFrame]:
+    rep = live[~live["template"].eq("legacy2008")]
+    if rep.empty:
+        return []
+    canon = _canon()
+    ords = book.phrase("ordinals")
+    parts = []
+    s = sections[sections["report_id"].isin(rep["report_id"]) & sections["section_id"].isin(list(canon))]
+    s = s.drop_duplicates(["report_id", "section_id"])
+    if len(s):
+        heads = ctx.headings.stack()
+        heads.index.names = ["report_id", "section_id"]
+        s = s.merge(heads.rename("full_head").reset_index(), on=["report_id", "section_id"], how="left")
+        s["full_head"] = s["full_head"].fillna(s["heading"].map(T.norm))
+        s["k"] = s["section_id"].map(lambda x: canon[x][0])
+        s["canonical"] = s["section_id"].map(lambda x: canon[x][1])
+        parts += _order(s, canon, ords, book)
+        parts += _wording(s, book, ords)
+        parts += _numbering(s, ctx, book, ords)
+    parts += _tables_without_data(ctx, rep, cells, book)
+    parts += _duplicated_tables(ctx, rep, book)
+    parts += _t3_note(ctx, rep, cells, book)
+    return [p for p in parts if p is not None and len(p)]
+
+
+def _order(s, canon, ords, book):
+    s = s.sort_values(["report_id", "char_start"], kind="stable")
+    back = s.groupby("report_id", sort=False)["k"].diff().lt(0)
+    bad = set(s.loc[back, "report_id"])
+    if not bad:
+        return []
+    x = s[s["report_id"].isin(bad)]
+    x = x.assign(_lab=[ords[k] + "、" + _strip_num(h) for k, h in zip(x["k"], x["canonical"])])
+    f = x.groupby("report_id", sort=True)["_lab"].agg(" → ".join).rename("actual_order").reset_index()
+    return [_part(f, "R-STR-02", book)]
+
+
+def _wording(s, book, ords):
+    full = s["full_head"].map(lambda h: norm_label(_strip_num(h)))
+    can = s["canonical"].map(lambda h: norm_label(_strip_num(h)))
+    ok = [f.startswith(c) for f, c in zip(full, can)]
+    m = ~pd.Series(ok, index=s.index)
+    if not m.any():
+        return []
+    f = s[m].copy()
+    f["ordinal"] = f["k"].map(lambda k: ords[k])
+    f["heading"] = f["full_head"]
+    return [_part(f, "R-STR-03", book, section_id=f["section_id"], location=f["full_head"])]
+
+
+def _numbering(s, ctx, book, ords):
+    out = []
+    num = s["full_head"].str.extract(_NUMERAL, expand=False)
+    s = s.assign(numeral=num.fillna(""))
+    s["num_k"] = s["numeral"].map(lambda n: _CN.index(n) if n and len(n) == 1 else (9 if n else -1))
+    numbered = s[s["num_k"] >= 0]
+    rest = numbered[numbered["k"] > 0]
+    agg = rest.assign(_sh=rest["num_k"].eq(rest["k"] - 1)).groupby("report_id")["_sh"].agg(["all", "size"])
+    shifted_reports = set(agg.index[agg["all"] & (agg["size"] >= 2)])
+    if shifted_reports:
+        x = rest[rest["report_id"].isin(shifted_reports)]
+        x = x.assign(_d=[f"「{_strip_num(h)}」写作“{n}、”" for h, n in zip(x["full_head"], x["numeral"])])
+        f = x.groupby("report_id", sort=True)["_d"].agg("；".join).rename("detail").reset_index()
+        out.append(_part(f, "R-STR-04", book, variant="shift"))
+    mism = numbered[(numbered["num_k"] != numbered["k"]) & ~numbered["report_id"].isin(shifted_reports)].copy()
+    if len(mism):
+        mism["ordinal"] = mism["k"].map(lambda k: ords[k])
+        mism["heading"] = mism["full_head"]
+        out.append(_part(mism, "R-STR-04", book, section_id=mism["section_id"], location=mism["full_head"]))
+    # restart: a body line of a narrative section opening with "一、"
+    raw = ctx.extra.get("raw_texts")
+    scopes = book.params("R-STR-04").get("restart_scopes") or []
+    if raw is not None:
+        rx = re.compile(r"(?:^|\n)[ \t\u3000]*(一[、.．][^\n。]{0,20})")
+        rows = []
+        for sid in scopes:
+            if sid not in raw.columns:
+                continue
+            for rid, t in zip(raw.index.tolist(), raw[sid].astype(object).tolist()):
+                if not t or "一" not in t:
+                    continue
+                m = rx.search(t)
+                if m and not re.match(r"一[、.．]\s*本年新收", m.group(1)):
+                    rows.append({"report_id": rid, "section_id": sid, "found": T.norm(m.group(1)),
+                                 "section_zh": _canon()[sid][1]})
+        if rows:
+            f = pd.DataFrame(rows).drop_duplicates("report_id")
+            out.append(_part(f, "R-STR-04", book, variant="restart", section_id=f["section_id"],
+                             location=f["section_zh"] + "：「" + f["found"] + "」"))
+    return out
+
+
+def _tables_without_data(ctx, rep, cells, book):
+    tables = book.params("R-STR-05").get("tables") or {}
+    found = cells[cells["state"].ne("MISSING")][["report_id", "table"]].drop_duplicates()
+    has_any = set(found["report_id"])   # reports without any table: R-EXT-04
+    ids = [r for r in rep["report_id"] if r in has_any and r in ctx.present.index]
+    if not ids:
+        return []
+    have = set(zip(found["report_id"], found["table"]))
+    pres = ctx.present.reindex(ids)
+    heads = ctx.headings.reindex(ids)
+    rows = []
+    for t, sid in tables.items():
+        if sid not in pres.columns:
+            continue
+        for rid, p, h in zip(ids, pres[sid].tolist(), heads[sid].tolist()):
+            if p and (rid, t) not in have:
+                rows.append({"report_id": rid, "table": t, "section_id": sid, "heading": h,
+                             "table_zh": book.table_zh(t)})
+    if not rows:
+        return []
+    f = pd.DataFrame(rows)
+    return [_part(f, "R-STR-05", book, table=f["table"], section_id=f["section_id"], location=f["heading"])]
+
+
+def _full_texts(ctx, ids) -> list[str]:
+    t = ctx.texts.reindex(ids).fillna("")
+    return ["。".join(x) for x in zip(*[t[c].astype(object).tolist() for c in t.columns])] if len(t.columns) else \
+        [""] * len(ids)
+
+
+def _duplicated_tables(ctx, rep, book):
+    anchors = book.params("R-STR-06").get("anchors") or {}
+    if not anchors:
+        return []
+    ids = rep["report_id"].tolist()
+    full = _full_texts(ctx, ids)
+    rows = []
+    for t, a in anchors.items():
+        key = T.norm(a)
+        for rid, x in zip(ids, full):
+            k = x.count(key)
+            if k >= 2:
+                rows.append({"report_id": rid, "table": t, "n": str(k), "table_zh": book.table_zh(t)})
+    if not rows:
+        return []
+    f = pd.DataFrame(rows)
+    return [_part(f, "R-STR-06", book, table=f["table"])]
+
+
+def _t3_note(ctx, rep, cells, book):
+    ratio = float(book.params("R-TPL-08").get("min_ratio", 0.8))
+    t3 = cells[cells["table"].eq("t3") & cells["state"].ne("MISSING")]["report_id"].unique()
+    r = rep[rep["report_id"].isin(t3) & rep["template"].isin(list(templates.registry()))]
+    if r.empty:
+        return []
+    rows = []
+    ids = r["report_id"].tolist()
+    app = ctx.texts.reindex(ids)["sec.applications"].fillna("").astype(object).tolist() \
+        if "sec.applications" in ctx.texts.columns else [""] * len(ids)
+    full = None
+    keys = {t: norm_label(templates.get(t).t3_note) for t in set(r["template"])}
+    fast = {t: T.norm(templates.get(t).t3_note).strip("（）") for t in set(r["template"])}
+    for k, (rid, tpl_id) in enumerate(zip(ids, r["template"].tolist())):
+        if fast[tpl_id] in app[k]:
+            continue
+        note = templates.get(tpl_id).t3_note
+        key = keys[tpl_id]
+        if full is None:
+            full = _full_texts(ctx, ids)
+        body = norm_label(full[k])
+        if key in body:
+            continue
+        i = body.find("勾稽")
+        if i < 0:
+            rows.append({"report_id": rid, "note": note, "found": "", "_v": "default"})
+            continue
+        lo = max(0, i - 8)
+        window = body[lo:lo + len(key) + 12]
+        best = max((difflib.SequenceMatcher(None, key, window[j:j + len(key)]).ratio()
+                    for j in range(0, max(1, len(window) - len(key) + 1))), default=0.0)
+        if best < ratio:
+            rows.append({"report_id": rid, "note": note, "found": window, "_v": "altered"})
+    if not rows:
+        return []
+    f = pd.DataFrame(rows)
+    return [_part(g, "R-TPL-08", book, variant=v, table="t3") for v, g in f.groupby("_v")]
