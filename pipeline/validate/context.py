@@ -245,6 +245,13 @@ class CellView:
         """The distinct values of a key column, in code order."""
         return list(self._codes[key][1])
 
+    def reports_with(self, **eq) -> set:
+        """The report ids having at least one cell that matches."""
+        codes = np.unique(self._codes["report_id"][0][self.mask(**eq)])
+        uniq = self._codes["report_id"][1]
+        ids = list(uniq)
+        return {ids[c] for c in codes if c >= 0}
+
     def sel(self, **eq) -> pd.DataFrame:
         """The selected cells, with their arithmetic value in column `eff`."""
         m = self.mask(**eq)

@@ -61,7 +61,6 @@ def _x01(ctx, rep, cv, book, labels):
     """Identical texts are first collapsed (one representative per distinct shingle set), so that mass copying
     costs one comparison per distinct text; the representatives go through MinHash/LSH and exact verification.
     One finding per report, naming up to three of the other agencies' reports it matches."""
-    c = cv.c
     p = book.params("R-X-01")
     sp = book.params("similarity")
     r = ctx.reports
@@ -164,7 +163,6 @@ def _sec5_03(ctx, rep, cv, book, labels):
 
 
 def _x02(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-X-02")
     k = int(book.params("similarity").get("shingle", 5))
     r = ctx.reports[ctx.reports["key"].ne("") & ctx.reports["year_i"].notna()]
@@ -211,7 +209,6 @@ def _years(ctx, book):
 
 
 def _x03(ctx, rep, cv, book, labels):
-    c = cv.c
     ro = ctx.roster
     if ro.empty:
         return None
@@ -236,7 +233,6 @@ def _primary(ctx) -> pd.DataFrame:
 
 
 def _x05(ctx, rep, cv, book, labels):
-    c = cv.c
     ro = ctx.roster
     if ro.empty or not ro["rolls_up_into"].ne("").any():
         return None
@@ -296,7 +292,6 @@ def _x05(ctx, rep, cv, book, labels):
 
 
 def _x06(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-X-06")
     pv = ctx.prev_of[ctx.prev_of.ne("")]
     if pv.empty:
@@ -333,7 +328,6 @@ def _x06(ctx, rep, cv, book, labels):
 def _x07(ctx, rep, cv, book, labels):
     """Identical t3: an order-independent 64-bit hash of each report's non-zero (row, column, value) cells, grouped;
     groups spanning several agencies are verified cell by cell."""
-    c = cv.c
     mn = int(book.params("R-X-07").get("min_nonzero", 10))
     m = cv.mask(table="t3", state="NUMBER") & (np.nan_to_num(cv.c["value"].to_numpy(dtype=float)) != 0)
     if not m.any():
@@ -386,13 +380,12 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 
 
 def _x08(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-X-08")
     min_peers = int(p.get("min_peers", 5))
     r = rep[["report_id", "agency_kind", "level", "year"]].copy()
     r["year"] = pd.to_numeric(r["year"], errors="coerce")
     t3 = cv.sel(table="t3", col_id="col.total")
-    reported = cv.sel(table="t3", state="NUMBER")["report_id"].unique()
+    reported = list(cv.reports_with(table="t3", state="NUMBER"))
     w = t3[t3["report_id"].isin(reported)].pivot_table(index="report_id", columns="row_id", values="eff",
                                                        aggfunc="first")
     if w.empty:

@@ -248,9 +248,9 @@ def _order(s, canon, ords, book):
 
 
 def _wording(s, book, ords):
-    full = s["full_head"].map(lambda h: norm_label(_strip_num(h)))
-    can = s["canonical"].map(lambda h: norm_label(_strip_num(h)))
-    ok = [f.startswith(c) for f, c in zip(full, can)]
+    canon = {c: norm_label(_strip_num(c)) for c in set(s["canonical"])}
+    ok = [norm_label(_strip_num(f)).startswith(canon[c]) for f, c in zip(s["full_head"].tolist(),
+                                                                       s["canonical"].tolist())]
     m = ~pd.Series(ok, index=s.index)
     if not m.any():
         return []
@@ -304,7 +304,13 @@ def _numbering(s, ctx, book, ords):
 
 def _tables_without_data(ctx, rep, cells, book):
     tables = book.params("R-STR-05").get("tables") or {}
-    found = cells[cells["state"].ne("MISSING")][["report_id", "table"]].drop_duplicates()
+    cv = ctx.extra.get("cv")
+    if cv is not None:
+        present_states = ["NUMBER", "BLANK", "DASH", "UNPARSABLE"]
+        found = pd.DataFrame([(r, t) for t in ("t2", "t3", "t4")
+                              for r in cv.reports_with(table=t, state=present_states)], columns=["report_id", "table"])
+    else:
+        found = cells[cells["state"].ne("MISSING")][["report_id", "table"]].drop_duplicates()
     has_any = set(found["report_id"])   # reports without any table: R-EXT-04
     ids = [r for r in rep["report_id"] if r in has_any and r in ctx.present.index]
     if not ids:
@@ -353,7 +359,9 @@ def _duplicated_tables(ctx, rep, book):
 
 def _t3_note(ctx, rep, cells, book):
     ratio = float(book.params("R-TPL-08").get("min_ratio", 0.8))
-    t3 = cells[cells["table"].eq("t3") & cells["state"].ne("MISSING")]["report_id"].unique()
+    cv = ctx.extra.get("cv")
+    t3 = list(cv.reports_with(table="t3", state=["NUMBER", "BLANK", "DASH", "UNPARSABLE"])) if cv is not None else \
+        cells[cells["table"].eq("t3") & cells["state"].ne("MISSING")]["report_id"].unique()
     r = rep[rep["report_id"].isin(t3) & rep["template"].isin(list(templates.registry()))]
     if r.empty:
         return []

@@ -46,7 +46,6 @@ def rules(ctx: Context, rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, 
 
 # ---------------------------------------------------------------------------------------------------------------
 def _t2_02(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-T2-02")
     row = p.get("row", "t2.regulation")
     x = cv.sel(table="t2", row_id=row, col_id=list(p.get("cols") or []), state="NUMBER")
@@ -88,7 +87,6 @@ def _t2_02(ctx, rep, cv, book, labels):
 
 
 def _t2_06(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-T2-06")
     col = p.get("col", "col.fee_amount_wan")
     x = cv.sel(table="t2", col_id=col, state="NUMBER")
@@ -182,7 +180,6 @@ def _blank_totals(cv):
 
 
 def _t3_09(ctx, rep, cv, book, labels):
-    c = cv.c
     x = cv.sel(table="t3", row_id="t3.other.overdue_fee", state="NUMBER")
     x = x[x["value"] > 0]
     if x.empty:
@@ -209,7 +206,6 @@ def _wide(cv, table, rows, col):
 
 
 def _t3_10(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-T3-10")
     w = _wide(cv, "t3", ["t3.new_received", "t3.carried_over", "t3.carried_forward"], "col.total")
     if w.empty:
@@ -231,7 +227,6 @@ def _t3_10(ctx, rep, cv, book, labels):
 
 
 def _t3_12(ctx, rep, cv, book, labels):
-    c = cv.c
     p = book.params("R-T3-12")
     row, col = p.get("row", "t3.carried_over"), p.get("col", "col.total")
     x = cv.sel(table="t3", row_id=row, col_id=col, state="NUMBER")
@@ -239,7 +234,7 @@ def _t3_12(ctx, rep, cv, book, labels):
     if x.empty:
         return None
     prev = ctx.prev_of.reindex(x["report_id"]).fillna("")
-    t3num = cv.sel(table="t3", state="NUMBER")["report_id"].unique()
+    t3num = list(cv.reports_with(table="t3", state="NUMBER"))
     has_prev = prev.isin(t3num).to_numpy() & prev.ne("").to_numpy()
     x = x[~has_prev]
     if x.empty:
@@ -251,13 +246,12 @@ def _t3_12(ctx, rep, cv, book, labels):
 
 
 def _t4_04_05(ctx, rep, cv, book, labels):
-    c = cv.c
     out = []
     w = cv.sel(table="t4", col_id="col.total").pivot_table(
         index="report_id", columns="row_id", values="eff", aggfunc="first").reindex(columns=T4_GROUPS)
     if w.empty:
         return None
-    t4num = cv.sel(table="t4", state="NUMBER")["report_id"].unique()
+    t4num = list(cv.reports_with(table="t4", state="NUMBER"))
     prev = ctx.prev_of.reindex(w.index).fillna("")
     prev_ok = prev.isin(t4num) & prev.ne("")
     prev_review = w["t4.review"].reindex(prev.to_numpy()).to_numpy()
@@ -288,7 +282,6 @@ def _t4_04_05(ctx, rep, cv, book, labels):
 
 
 def _t4_06(ctx, rep, cv, book, labels):
-    c = cv.c
     n = int(book.params("R-T4-06").get("expected_values", 15))
     t4 = cv.sel(table="t4")
     if t4.empty:
