@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     for label, secs in (("cells + sections (all rules)", sections),
                         ("cells only (no section text)", sections.iloc[0:0])):
         c0, t0 = time.process_time(), time.perf_counter()
-        findings, ind, rep = validate.run(reports, cells, secs)
+        findings, _, _ = validate.run(reports, cells, secs)
         runs[label] = (time.perf_counter() - t0, time.process_time() - c0, len(findings))
         print(f"validate.run, {label}: {runs[label][0]:.1f} s wall, {runs[label][1]:.1f} s cpu, "
               f"{runs[label][2]} findings")

@@ -8,9 +8,7 @@ cross-year and cross-agency defects need).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pipeline import batch as B

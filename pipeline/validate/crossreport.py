@@ -333,7 +333,10 @@ def _x07(ctx, rep, cv, book, labels):
     if not m.any():
         return None
     rc = cv.codes("report_id", m)
-    n_per = np.bincount(rc)
+    # non-trivial: enough non-zero cells that are not sums of others (总计 column, （七）总计 row)
+    pr = book.params("R-X-07")
+    counted = m & ~cv.mask(col_id=list(pr.get("exclude_cols") or [])) & ~cv.mask(row_id=list(pr.get("exclude_rows") or []))
+    n_per = np.bincount(cv.codes("report_id", counted), minlength=int(rc.max()) + 1 if len(rc) else 0)
     big = n_per[rc] >= mn
     if not big.any():
         return None
