@@ -255,3 +255,33 @@ def test_peer_outliers():
     z.loc[m, "value"] = 0.0
     f = of(run(*reps), "R-X-08")
     assert f[["report_id", "row_id"]].values.tolist() == [["r0", "t3.new_received"]] and "6 家" in f.iloc[0]["message"]
+
+
+def test_coverage_findings_are_written_with_the_outputs(tmp_path):
+    from pipeline.report import write_outputs
+    roster = pd.DataFrame({"agency": ["某区司法局a", "某区财政局"]})
+    reports, cells, sections = batch(make_report("a"))
+    f, ind, rep = validate.run(reports, cells, sections, agencies=roster)
+    write_outputs(tmp_path / "out", {"reports": rep, "cells": cells, "sections": sections, "findings": f,
+                                     "indicators": ind})
+    out = pd.read_csv(tmp_path / "out" / "findings.csv", keep_default_na=False, encoding="utf-8-sig")
+    x = out[out["rule_id"].eq("R-X-03")]
+    assert x[["report_id", "agency", "year"]].values.tolist() == [["", "某区财政局", 2022]]
+
+
+def test_peer_rate_outlier():
+    reps = [make_report(f"r{k}", seed=k % 2) for k in range(8)]
+    for r in reps:
+        rid = r[0]["report_id"]
+        for col in ("col.natural_person", "col.total"):
+            for row in ("t3.new_received", "t3.granted", "t3.total_processed"):
+                setcell(r[1], rid, "t3", row, col, getval(r[1], rid, "t3", row, col) + 100)
+    # one agency answers almost everything with 不掌握 instead of 予以公开
+    z = reps[3]
+    for col in ("col.natural_person", "col.total"):
+        g = getval(z[1], "r3", "t3", "t3.granted", col) + getval(z[1], "r3", "t3", "t3.partially_granted", col)
+        setcell(z[1], "r3", "t3", "t3.granted", col, 0)
+        setcell(z[1], "r3", "t3", "t3.partially_granted", col, 0)
+        setcell(z[1], "r3", "t3", "t3.unable.not_held", col, getval(z[1], "r3", "t3", "t3.unable.not_held", col) + g)
+    f = of(run(*reps), "R-X-08")
+    assert f["report_id"].tolist() == ["r3"] and "实质公开率" in f.iloc[0]["message"]

@@ -308,3 +308,15 @@ def test_t3_header_note():
     r = make_report("c")      # broken by a PDF line break and NFKC punctuation: still the note
     r[2].loc[r[2]["section_id"].eq("sec.applications"), "text"] = "(本列数据的勾稽关系为:第一项加第二项之和,等\n于第三项加第四项之和)"
     assert of(run(r), "R-TPL-08").empty
+
+
+def test_t4_cells_are_non_negative_integers():
+    r = make_report("a")
+    setcell(r[1], "a", "t4", "t4.review", "col.upheld", 2.5)
+    b = make_report("b")
+    setcell(b[1], "b", "t4", "t4.litigation_direct", "col.corrected", -1)
+    f = of(run(r, b), "R-T4-01")
+    assert f[["report_id", "row_id", "col_id", "severity"]].values.tolist() == [
+        ["a", "t4.review", "col.upheld", "error"], ["b", "t4.litigation_direct", "col.corrected", "error"]]
+    assert "不是整数" in f.iloc[0]["message"] and "为负数" in f.iloc[1]["message"]
+    assert of(run(make_report("c")), "R-T4-01").empty

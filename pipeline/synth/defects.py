@@ -705,6 +705,9 @@ def _no_assessment(rep, spec, r, prev):
 def _same_problems(rep, spec, r, prev):
     if "sec.problems" in prev.dropped_sections:
         raise ValueError("same_problems_as_last_year: the previous report has no section 五")
+    changed = {"problems_only", "no_rectification", "heading_variant", "copied_text"} & {d["kind"] for d in prev.defects}
+    if changed:   # last year's section 五 was printed differently from its story: nothing to repeat verbatim
+        raise ValueError(f"same_problems_as_last_year: the previous report's section 五 has the defect {sorted(changed)}")
     return {"narrative": True}
 
 

@@ -3,7 +3,6 @@ domain). R-META-02/03/06 are text rules (rules/text_rules.yaml). Parameters: rul
 from __future__ import annotations
 
 import re
-from datetime import date
 from urllib.parse import urlparse
 
 import numpy as np
@@ -49,59 +48,49 @@ def _meta01(r, book):
     return pd.concat(out, ignore_index=True) if out else None
 
 
-def _parse_date(s: str):
-    m = re.match(r"\s*((?:19|20)\d{2})[-/.年](\d{1,2})[-/.月](\d{1,2})", str(s or ""))
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
 def _meta04(r, ctx, book):
+    """Deadline by agency kind (vectorised): local dates first, the 2007 条例 date up to 2018, townships against the
+    configured local date or (info) the 本级政府 date."""
     p = book.params("R-META-04")
     dl = p.get("deadlines") or {}
-    rows = []
-    kinds = r["agency_kind"].fillna("").astype(str)
-    for i, x in r.iterrows():
-        y = x["year_i"]
-        if pd.isna(y):
-            continue
-        y = int(y)
-        kind = kinds.loc[i]
-        md, variant = None, "default"
-        for loc in p.get("local") or []:
-            if re.search(loc.get("agency_pattern", "$^"), str(x["agency"] or "")) and \
-                    (not loc.get("kind") or loc["kind"] == kind):
-                md = loc.get("deadline")
-                break
-        if md is None:
-            if y <= int(p.get("legacy_until", 2018)):
-                md = p.get("legacy_deadline", "03-31")
-            elif kind == "township":
-                md = p.get("township")
-                if md is None:
-                    md, variant = p.get("township_fallback"), "township"
-            else:
-                md = dl.get(kind)
-        if not md:
-            continue
-        mo, d = (int(v) for v in str(md).split("-"))
-        deadline = date(y + 1, mo, d)
-        pub = _parse_date(x["published_at"])
-        rec = {"report_id": x["report_id"], "year": str(y), "deadline": deadline.isoformat(),
-               "kind_zh": (book.raw.get("kinds_zh") or {}).get(kind, kind)}
-        if pub is None:
-            if variant == "township":
-                continue  # no statutory date and none known: nothing to say
-            rows.append({**rec, "published": "", "days_late": "", "_v": "uncertain", "_st": "UNCERTAIN"})
-        elif pub > deadline:
-            rows.append({**rec, "published": pub.isoformat(), "days_late": str((pub - deadline).days),
-                         "_v": variant, "_st": "FAIL"})
-    if not rows:
+    kind = r["agency_kind"].fillna("").astype(str)
+    y = pd.to_numeric(r["year_i"], errors="coerce")
+    md = kind.map(dl).astype(object)
+    variant = pd.Series("default", index=r.index, dtype=object)
+    town = kind.eq("township")
+    if p.get("township"):
+        md[town] = p["township"]
+    else:
+        md[town] = p.get("township_fallback")
+        variant[town] = "township"
+    legacy = y <= int(p.get("legacy_until", 2018))
+    md[legacy] = p.get("legacy_deadline", "03-31")
+    variant[legacy] = "default"
+    agency = r["agency"].fillna("").astype(str)
+    for loc in reversed(p.get("local") or []):        # the first matching local entry wins
+        m = agency.str.contains(loc.get("agency_pattern", "$^"), regex=True)
+        if loc.get("kind"):
+            m &= kind.eq(loc["kind"])
+        md[m] = loc.get("deadline")
+        variant[m] = "default"
+    ok = y.notna() & md.notna() & md.astype(str).ne("") & md.astype(str).ne("None")
+    if not ok.any():
         return None
-    f = pd.DataFrame(rows)
+    r, md, variant, y, kind = r[ok], md[ok].astype(str), variant[ok], y[ok].astype(int), kind[ok]
+    deadline = pd.to_datetime((y + 1).astype(str) + "-" + md, errors="coerce")
+    pub = pd.to_datetime(r["published_at"].fillna("").astype(str).str.extract(
+        r"((?:19|20)\d{2}-\d{1,2}-\d{1,2})", expand=False), errors="coerce")
+    late = pub.notna() & (pub > deadline)
+    unknown = pub.isna() & variant.ne("township")
+    f = pd.DataFrame({"report_id": r["report_id"], "year": y.astype(str),
+                      "deadline": deadline.dt.strftime("%Y-%m-%d"),
+                      "kind_zh": kind.map(book.raw.get("kinds_zh") or {}).fillna(kind),
+                      "published": pub.dt.strftime("%Y-%m-%d").fillna(""),
+                      "days_late": (pub - deadline).dt.days.astype("Int64").astype(str).replace("<NA>", ""),
+                      "_v": np.where(unknown, "uncertain", variant), "_st": np.where(unknown, "UNCERTAIN", "FAIL")})
+    f = f[(late | unknown).to_numpy()]
+    if f.empty:
+        return None
     out = []
     rule = book.rule("R-META-04")
     for (v, st), g in f.groupby(["_v", "_st"], sort=True):
