@@ -31,6 +31,26 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds, at least 0")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,12 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run per-document work on an existing Dask distributed cluster (e.g. tcp://10.0.0.5:8786)")
     a.add_argument("--fail-on", choices=("error", "warning"), default=None,
                    help="exit with status 3 when a finding of this severity or worse exists")
+    a.add_argument("--timeout", metavar="SECONDS", type=_non_negative_float, default=60.0,
+                   help="time limit for reading one document (default: 60); a document that takes longer is "
+                        "stopped and reported as failed; 0 = no limit")
+    a.add_argument("--max-memory", metavar="MB", type=_non_negative_int, default=2048,
+                   help="memory limit of each worker process reading documents, in MB (default: 2048); a "
+                        "document needing more is reported as failed; 0 = no limit")
     a.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
-    s = sub.add_parser("synth", help="generate reports with known numbers (生成已知数值的样例报告)")
+    s = sub.add_parser("synth", help="generate reports with known numbers (生成已知数值的样例报告)",
+                       description="生成已知数值的年度报告（样例收件箱或大批量语料） | generate reports with known numbers: "
+                                   "the embedded sample inbox (--sample) or a large corpus (--n)")
     s.add_argument("--sample", action="store_true", help="write the embedded sample inbox")
+    s.add_argument("--n", type=_positive_int, default=None,
+                   help="generate a corpus of N reports (a 市/区县/乡镇 hierarchy of agencies, one report per year)")
+    s.add_argument("--formats", default="html,txt",
+                   help="with --n: formats to draw from, comma-separated: html,txt,md,pdf,docx,doc,scan "
+                        "(default: html,txt; pdf needs headless Chromium, doc LibreOffice)")
+    s.add_argument("--years", default="2022-2024", help="with --n: report years, e.g. 2022-2024 (default) or 2020,2023")
+    s.add_argument("--defect-rate", type=float, default=0.15,
+                   help="with --n: share of reports with one injected defect (default: 0.15)")
+    s.add_argument("--seed", type=int, default=0, help="with --n: the corpus is a function of the seed (default: 0)")
+    s.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                   help="with --n: worker processes (default: number of cores)")
     s.add_argument("--out", dest="out_dir", type=Path, default=Path("data/raw"), help="where to write the documents")
     s.add_argument("--truth", dest="truth_dir", type=Path, default=None,
-                   help="where to write the truth JSONs (default: a 'sample-truth' folder beside --out)")
+                   help="where to write the truth JSONs (default: a 'sample-truth' folder beside --out for --sample, "
+                        "'<OUT>-truth' beside it for --n)")
     return p
 
 
@@ -66,7 +106,10 @@ def cmd_audit(args) -> int:
     t0 = time.monotonic()
     files = discover(raw_dir)
     manifest = read_manifest(raw_dir)
-    results = run_documents(files, manifest, args.workers, args.scheduler, progress=not args.quiet)
+    from .isolation import Limits
+
+    limits = Limits(timeout=args.timeout or None, max_memory_mb=args.max_memory or None)
+    results = run_documents(files, manifest, args.workers, args.scheduler, progress=not args.quiet, limits=limits)
     frames = frames_from(results)
 
     from .validate import run as validate
@@ -106,14 +149,54 @@ def _summary(frames, out_dir: Path, seconds: float) -> None:
 
 
 def cmd_synth(args) -> int:
+    if args.n is not None and args.sample:
+        print("错误：--sample 与 --n 只能选一个 | error: use either --sample or --n", file=sys.stderr)
+        return EXIT_USAGE
+    if args.n is not None:
+        return _synth_volume(args)
     if not args.sample:
-        print("synth: only --sample is available in this version", file=sys.stderr)
+        print("错误：请指定 --sample（样例收件箱）或 --n N（N 份报告） | error: give --sample (the sample inbox) or "
+              "--n N (a corpus of N reports)", file=sys.stderr)
         return EXIT_USAGE
     from .synth import write_sample_inbox
 
     truth = args.truth_dir or args.out_dir.parent / "sample-truth"
     write_sample_inbox(args.out_dir, truth)
     print(f"sample inbox written to {args.out_dir} (truth in {truth})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _synth_volume(args) -> int:
+    from .synth.volume import parse_formats, parse_years, write_volume
+
+    try:
+        parse_formats(args.formats), parse_years(args.years)
+        if not 0.0 <= args.defect_rate <= 1.0:
+            raise ValueError("缺陷比例应在 0 到 1 之间 | --defect-rate must be between 0 and 1")
+    except ValueError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    t0 = time.monotonic()
+    last = [t0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5 or done >= total:
+            last[0] = now
+            print(f"生成报告 {done}/{total} ({now - t0:.0f}s)", file=sys.stderr, flush=True)
+
+    try:
+        summary = write_volume(args.out_dir, args.n, args.formats, args.years, args.defect_rate, args.seed,
+                               args.truth_dir, args.workers, progress)
+    except Exception as exc:  # e.g. no PDF renderer installed, disk full
+        print(f"错误：生成失败：{exc} | error: generation failed: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    fmt = ", ".join(f"{k} {v}" for k, v in summary["by_format"].items())
+    print(f"已生成 {summary['documents']} 份报告（{summary['agencies']} 个机关，{len(summary['years'])} 个年度；"
+          f"{summary['with_defects']} 份含注入缺陷） / {summary['documents']} reports written in "
+          f"{time.monotonic() - t0:.1f}s: {fmt}\n"
+          f"  文档 documents: {summary['out']} (manifest.csv, agencies.csv)\n  真值 truth: {summary['truth']}",
+          file=sys.stderr)
     return EXIT_OK
 
 
