@@ -7,7 +7,6 @@ import io
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 
 from .frames import CELLS_COLUMNS, REPORTS_COLUMNS, SECTIONS_COLUMNS
 from .ingest import read_document
+from .isolation import Limits, imap_isolated
 from .normalize import Normalized, normalize
 
 METADATA_FILES = {"manifest.csv", "agencies.csv"}
@@ -93,9 +93,35 @@ def process_one(item: tuple[str, str, str, dict]) -> Normalized:
         return normalize(doc, rid, overrides)
     except Exception as exc:  # a bug must cost one document, not the batch
         from .document import Document
-        doc = Document(source_file=rel, format="unknown", sha256="", status="failed",
-                       error=f"处理文件时发生内部错误：{type(exc).__name__} | Internal error while processing: {exc}")
+        from .isolation import current_memory_limit, memory_message
+        error = (memory_message(current_memory_limit()) if isinstance(exc, MemoryError) else
+                 f"处理文件时发生内部错误：{type(exc).__name__} | Internal error while processing: {exc}")
+        doc = Document(source_file=rel, format="unknown", sha256="", status="failed", error=error)
         return normalize(doc, report_id_for(rel, ""), overrides)
+
+
+def failed_one(item: tuple[str, str, str, dict], error: str) -> Normalized:
+    """The result of a document whose reading was stopped (time or memory limit, crashed parser): a failed row
+    with `error`, identified as a normal read would identify it (sha256 of the bytes, format from the content)."""
+    from .document import Document
+    from .ingest.sniff import sniff_format
+
+    path, rel, _note, overrides = item
+    sha, fmt = "", "unknown"
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+            h.update(head)
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        sha = h.hexdigest()
+        fmt = sniff_format(head, rel)
+    except Exception:  # noqa: BLE001 - the row is written whatever the file does
+        pass
+    doc = Document(source_file=rel, format=fmt if fmt in ("html", "pdf", "docx", "doc", "txt", "md") else "unknown",
+                   sha256=sha, status="failed", error=error)
+    return normalize(doc, report_id_for(rel, sha), overrides)
 
 
 class Progress:
@@ -123,7 +149,9 @@ class Progress:
 
 
 def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: int, scheduler: str | None = None,
-                  progress: bool = True) -> list[Normalized]:
+                  progress: bool = True, limits: Limits | None = None) -> list[Normalized]:
+    """Every file read and normalized, in `files` order. Locally each document runs in a worker process under
+    `limits` (time per document, memory per worker; see pipeline/isolation.py)."""
     items = [(str(f.path), f.rel, f.note, manifest.get(f.rel, {})) for f in files]
     prog = Progress(len(items)) if progress else None
     results: list[Normalized] = []
@@ -136,17 +164,13 @@ def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: in
                 results.append(fut.result())
                 if prog:
                     prog.step()
-    elif workers <= 1 or len(items) <= 2:
-        for it in items:
-            results.append(process_one(it))
+    else:
+        placed: list[Normalized | None] = [None] * len(items)
+        for idx, res in imap_isolated(process_one, items, workers, limits or Limits(), failed_one):
+            placed[idx] = res
             if prog:
                 prog.step()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for res in pool.map(process_one, items, chunksize=max(1, min(16, len(items) // (workers * 4) or 1))):
-                results.append(res)
-                if prog:
-                    prog.step()
+        results = placed  # type: ignore[assignment]
     return results
 
 

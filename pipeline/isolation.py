@@ -1,0 +1,255 @@
+"""Per-document isolation: every document is read in a worker process under a memory limit and a time limit.
+
+A parser that hangs, crashes (segfault, abort) or allocates without bound must cost its own document only, never the
+batch. `imap_isolated` runs a function over items in a small pool of worker processes that it manages itself:
+
+- **memory**: each worker sets ``RLIMIT_DATA`` (heap and private writable mappings, Linux ≥ 4.7; ``RLIMIT_AS`` where
+  ``RLIMIT_DATA`` is unavailable) to ``max_memory_mb`` when it starts. A runaway allocation then fails inside that
+  worker: Python raises ``MemoryError`` (the caller's function turns it into a failed row), and a native library that
+  aborts or crashes takes only the worker down;
+- **time**: the parent gives each document a deadline; a worker still busy when it passes is killed (SIGKILL) and
+  replaced, and the document gets the fallback result (a bilingual error);
+- **crashes**: a worker that dies while reading is replaced; the document gets the fallback result;
+- workers die with the parent (``PR_SET_PDEATHSIG`` on Linux; otherwise they exit when the pipe closes), write no
+  core dumps, and are shut down when the iteration ends or is abandoned.
+
+Results do not depend on the number of workers: each document's result is computed by the same function from the
+same input, whichever worker ran it; `imap_isolated` yields ``(index, result)`` pairs (in completion order) and the
+caller places them by index.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterable, Iterator
+
+DEFAULT_TIMEOUT = 60.0        # seconds per document
+DEFAULT_MAX_MEMORY_MB = 2048  # per worker process (a scanned report with OCR peaks near 1 GB)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """`timeout` seconds per document and `max_memory_mb` per worker; None or 0 means no limit."""
+    timeout: float | None = DEFAULT_TIMEOUT
+    max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB
+
+
+def timeout_message(seconds: float) -> str:
+    return (f"读取该文件超时（超过{seconds:g}秒），已跳过；可用 --timeout 调整时限 | Reading the file took longer than "
+            f"the time limit ({seconds:g} s) and was stopped; see --timeout")
+
+
+def memory_message(max_memory_mb: int | None) -> str:
+    limit = f"{max_memory_mb} MB" if max_memory_mb else "?"
+    return (f"读取该文件所需内存超过上限（{limit}），已跳过；可用 --max-memory 调整 | Reading the file needed more "
+            f"memory than the limit ({limit}) and was stopped; see --max-memory")
+
+
+def crash_message(exitcode: int | None, max_memory_mb: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = signal.Signals(-exitcode).name
+        except ValueError:
+            how = f"signal {-exitcode}"
+    else:
+        how = f"exit status {exitcode}"
+    limit = f"{max_memory_mb} MB" if max_memory_mb else "无 none"
+    return (f"读取该文件时解析程序异常退出（{how}；文件可能损坏，或所需内存超过上限 {limit}），已跳过 | The parser "
+            f"crashed while reading the file ({how}; a damaged file, or more memory needed than the limit {limit})")
+
+
+def internal_error_message(detail: str) -> str:
+    return f"处理文件时发生内部错误：{detail} | Internal error while processing: {detail}"
+
+
+# --- worker side --------------------------------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - best effort
+        pass
+
+
+_current_limit_mb: int | None = None
+
+
+def current_memory_limit() -> int | None:
+    """The limit set by `set_memory_limit` in this process (MB), or None."""
+    return _current_limit_mb
+
+
+def set_memory_limit(max_memory_mb: int | None) -> None:
+    """Limit this process's heap (RLIMIT_DATA, else RLIMIT_AS) to max_memory_mb; no core dumps."""
+    global _current_limit_mb
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    if not max_memory_mb:
+        return
+    limit = int(max_memory_mb) * 1024 * 1024
+    for name in ("RLIMIT_DATA", "RLIMIT_AS"):
+        kind = getattr(resource, name, None)
+        if kind is None:
+            continue
+        try:
+            _soft, hard = resource.getrlimit(kind)
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(kind, (limit, hard))
+            _current_limit_mb = limit // (1024 * 1024)
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def _worker_main(conn, fn: Callable, max_memory_mb: int | None) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    set_memory_limit(max_memory_mb)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        idx, item = msg
+        try:
+            out = (idx, True, fn(item))
+        except MemoryError:
+            out = (idx, False, "memory")
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent as this document's failure
+            out = (idx, False, f"{type(exc).__name__}: {exc}"[:500])
+        try:
+            conn.send(out)
+        except MemoryError:
+            conn.send((idx, False, "memory"))
+        except (EOFError, OSError, BrokenPipeError):
+            return
+
+
+# --- parent side --------------------------------------------------------------------------------------------------
+
+def _context():
+    methods = mp.get_all_start_methods()
+    # fork: workers start in milliseconds with the parent's imports; elsewhere the platform's default
+    return mp.get_context("fork" if "fork" in methods and sys.platform.startswith("linux") else None)
+
+
+class _Worker:
+    def __init__(self, ctx, fn: Callable, max_memory_mb: int | None):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, max_memory_mb), daemon=True,
+                                name="auditor-reader")
+        self.proc.start()
+        child.close()
+        self.task: tuple[int, Any] | None = None
+        self.deadline = float("inf")
+
+    def give(self, idx: int, item, timeout: float | None) -> None:
+        self.task = (idx, item)
+        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        self.conn.send((idx, item))
+
+    def kill(self) -> int | None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+        return self.proc.exitcode
+
+    def stop(self) -> None:
+        try:
+            if self.task is None:
+                self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(1 if self.task is None else 0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self.conn.close()
+
+
+def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limits: Limits,
+                  fallback: Callable[[Any, str], Any]) -> Iterator[tuple[int, Any]]:
+    """Run `fn(item)` for every item in worker processes; yield (index, result) as each finishes.
+
+    When a document exceeds the time limit, crashes its worker, runs out of memory, or `fn` raises, the result is
+    `fallback(item, message)` with a bilingual message. `fn` and `fallback` must be picklable top-level functions
+    where the platform has no fork.
+    """
+    queue = deque(enumerate(items))
+    if not queue:
+        return
+    ctx = _context()
+    timeout = limits.timeout or None
+    n = max(1, min(int(workers), len(queue)))
+    pool = [_Worker(ctx, fn, limits.max_memory_mb) for _ in range(n)]
+    try:
+        while True:
+            for w in pool:
+                if w.task is None and queue:
+                    idx, item = queue.popleft()
+                    try:
+                        w.give(idx, item, timeout)
+                    except (OSError, ValueError):  # the worker died before it got the task
+                        yield idx, fallback(item, crash_message(w.kill(), limits.max_memory_mb))
+                        pool[pool.index(w)] = _Worker(ctx, fn, limits.max_memory_mb)
+            busy = [w for w in pool if w.task is not None]
+            if not busy:
+                break
+            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic()) if timeout else None
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=wait_for)
+            replace: list[_Worker] = []
+            for w in busy:
+                idx, item = w.task
+                if w.conn in ready or w.proc.sentinel in ready:
+                    try:
+                        if not w.conn.poll():
+                            raise EOFError
+                        ridx, ok, payload = w.conn.recv()
+                    except (EOFError, OSError):
+                        code = w.kill()
+                        w.task = None
+                        replace.append(w)
+                        yield idx, fallback(item, crash_message(code, limits.max_memory_mb))
+                        continue
+                    w.task, w.deadline = None, float("inf")
+                    if ok:
+                        yield ridx, payload
+                    elif payload == "memory":
+                        yield ridx, fallback(item, memory_message(limits.max_memory_mb))
+                    else:
+                        yield ridx, fallback(item, internal_error_message(payload))
+                elif time.monotonic() >= w.deadline:
+                    w.kill()
+                    w.task = None
+                    replace.append(w)
+                    yield idx, fallback(item, timeout_message(timeout))
+            for w in replace:
+                i = pool.index(w)
+                pool[i] = _Worker(ctx, fn, limits.max_memory_mb) if queue else None
+            pool = [w for w in pool if w is not None]
+            if not pool:
+                break
+    finally:
+        for w in pool:
+            w.stop()
