@@ -104,6 +104,16 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
         else:
             doc.status, doc.error = "failed", UNSUPPORTED[doc.format]
             return doc
+    except MemoryError:  # the worker's memory limit (pipeline/isolation.py): this document only
+        from ..isolation import current_memory_limit, memory_message
+
+        doc.status, doc.error, doc.blocks = "failed", memory_message(current_memory_limit()), []
+        return doc
+    except RecursionError:
+        doc.status, doc.blocks = "failed", []
+        doc.error = ("文件结构嵌套过深，无法读取 | The file's structure is nested too deeply to be read "
+                     "(a damaged or hostile file)")
+        return doc
     except Exception as exc:  # a parser bug or hostile input must not stop the batch
         doc.status = "failed"
         msg = str(exc)

@@ -19,6 +19,9 @@ _BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "sec
           "tbody", "thead", "tfoot", "caption", "address", "figure", "figcaption", "hr", "br", "font"}
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]+")
 _MAX_SPAN = 200
+# Bounds for hostile pages (a report's tables have a few dozen rows): rows and columns beyond them are not expanded.
+MAX_TABLE_ROWS = 5000
+MAX_TABLE_COLS = 500
 
 
 def _clean(text: str) -> str:
@@ -63,7 +66,12 @@ def _span(el, attr: str) -> int:
 
 def table_to_grid(table, source: str) -> Grid:
     """Expand rowspan/colspan into a true grid (the classic occupancy algorithm)."""
-    rows = [tr for tr in table.iter("tr") if _owning_table(tr) is table]
+    rows = []
+    for tr in table.iter("tr"):
+        if _owning_table(tr) is table:
+            rows.append(tr)
+            if len(rows) >= MAX_TABLE_ROWS:
+                break
     cells: dict[tuple[int, int], tuple[str, int]] = {}
     n_cols = 0
     origin_id = 0
@@ -74,16 +82,18 @@ def table_to_grid(table, source: str) -> Grid:
                 continue
             while (r, c) in cells:
                 c += 1
+            if c >= MAX_TABLE_COLS:
+                break
             rs, cs = _span(td, "rowspan"), _span(td, "colspan")
             text = _clean(_text_of(td))
             for dr in range(rs):
                 if r + dr >= len(rows):
                     break
-                for dc in range(cs):
+                for dc in range(min(cs, MAX_TABLE_COLS - c)):
                     cells[(r + dr, c + dc)] = (text, origin_id)
             origin_id += 1
             c += cs
-            n_cols = max(n_cols, c)
+            n_cols = max(n_cols, min(c, MAX_TABLE_COLS))
     missing = ("", PAD)  # a position no <td> covers (ragged rows)
     grid_cells = [[cells.get((r, c), missing)[0] for c in range(n_cols)] for r in range(len(rows))]
     grid_origin = [[cells.get((r, c), missing)[1] for c in range(n_cols)] for r in range(len(rows))]
