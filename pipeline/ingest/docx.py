@@ -11,7 +11,9 @@ of the parent cell's text). A one-column table is a layout frame, not a data tab
 as if it were body text (paragraphs as text blocks, tables inside it as grids).
 
 Before python-docx sees the bytes, the zip directory is checked (sizes and compression ratios as declared, which
-also bound what zipfile will decompress): a zip bomb is refused with a clear bilingual message.
+also bound what zipfile will decompress): a zip bomb is refused with a clear bilingual message. So is an XML part
+that declares a DTD (entity tricks: billion laughs, external entities); python-docx's own parser resolves no
+entities and reaches no network in any case.
 """
 from __future__ import annotations
 
@@ -110,6 +112,42 @@ def check_zip(data: bytes) -> zipfile.ZipFile:
                                f"Refused: DOCX XML part {i.filename} is {i.file_size / 2 ** 20:.0f} MB "
                                f"(limit {MAX_XML_PART // 2 ** 20} MB)")
     return zf
+
+
+def _prolog_has_doctype(head: bytes) -> bool:
+    """Whether an XML part declares a DOCTYPE (before its root element). `head` is the part's first bytes."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", "ignore").encode("utf-8")
+    elif head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    i, n = 0, len(head)
+    while i < n:
+        while i < n and head[i:i + 1].isspace():
+            i += 1
+        if head.startswith(b"<?", i):
+            j = head.find(b"?>", i)
+        elif head.startswith(b"<!--", i):
+            j = head.find(b"-->", i)
+        else:
+            return head[i:i + 9].upper() == b"<!DOCTYPE"
+        if j < 0:
+            return False
+        i = j + 2
+    return False
+
+
+def check_no_dtd(zf: zipfile.ZipFile) -> None:
+    """Refuse XML parts that declare a DTD. Word and LibreOffice never write one; a DOCTYPE in a DOCX is an entity
+    trick (billion laughs, external entities pointing at local files or URLs) and nothing is parsed from such a file."""
+    for info in zf.infolist():
+        if not info.filename.lower().endswith((".xml", ".rels")):
+            continue
+        with zf.open(info) as fh:
+            head = fh.read(256 * 1024)
+        if _prolog_has_doctype(head):
+            raise DocxRejected(f"Word文件的XML部件 {info.filename} 含有DTD（实体声明），可能是恶意构造的文件，已拒绝读取 | "
+                               f"Refused: DOCX XML part {info.filename} declares a DTD (entity declarations), which "
+                               "Word never writes: a hostile file")
 
 
 def _as_docx_package(data: bytes, zf: zipfile.ZipFile) -> bytes:
@@ -393,6 +431,7 @@ def _open(data: bytes):
     from docx.opc.exceptions import PackageNotFoundError
 
     zf = check_zip(data)
+    check_no_dtd(zf)
     data = _as_docx_package(data, zf)
     try:
         return docx.Document(io.BytesIO(data)), zf
