@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import math
 import os
@@ -113,6 +114,7 @@ def make_frames(findings: bool = True) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("run") / "processed"
+    rc_before[d] = _rc_now()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report.write_outputs(d, make_frames())
@@ -121,6 +123,14 @@ def out(tmp_path_factory) -> Path:
 
 
 out_warnings: dict[Path, list[str]] = {}
+rc_before: dict[Path, tuple] = {}
+
+
+def _rc_now() -> tuple:
+    import matplotlib
+
+    rc = matplotlib.rcParams
+    return (list(rc["font.family"]), rc["axes.unicode_minus"], rc["svg.fonttype"], rc["svg.hashsalt"])
 
 
 @pytest.fixture
@@ -150,7 +160,12 @@ def test_every_contract_file_exists(out):
     pngs = sorted(p.name for p in (out / "charts").glob("*.png"))
     assert len(pngs) >= 3
     assert {"findings_by_agency.png", "rule_frequency.png", "templates_status.png"} <= set(pngs)
-    assert set(report.OUTPUT_FILES) == {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert set(report.OUTPUT_FILES) <= files
+    extra = files - set(report.OUTPUT_FILES)
+    assert all(any(fnmatch.fnmatch(f, pat) for pat in report.OPTIONAL_OUTPUTS) for f in extra), extra
+    # one year only: no trend chart; two agencies with errors/warnings: two notices, names never start a formula
+    assert sorted(extra) == ["notices/_=HYPERLINK(_http___x_,_点我_)区民政局_整改通知.docx", "notices/红桥区司法局_整改通知.docx"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".processed.")]
 
 
@@ -264,7 +279,7 @@ def test_parquet_round_trip(out):
 
 def test_xlsx_sheets_headers_and_findings(out):
     wb = load_workbook(out / "audit.xlsx")
-    assert wb.sheetnames == ["总览", "问题清单"]
+    assert wb.sheetnames[:4] == ["总览", "问题清单", "指标", "规则说明"]
     ov = wb["总览"]
     hdr = [c.value for c in ov[1]]
     assert hdr[:8] == ["文件", "机关", "年度", "模板", "状态", "错误", "警告", "提示"]
@@ -305,12 +320,13 @@ def test_xlsx_formula_neutralisation(out):
             for c in row:
                 assert c.data_type != "f", (ws.title, c.coordinate, c.value)
                 if isinstance(c.value, str) and EVIL_AGENCY in c.value:
-                    assert c.value == "'" + EVIL_AGENCY and c.data_type == "s"
+                    assert c.value.startswith("'" + EVIL_AGENCY) and c.data_type == "s"
                     seen += 1
                 if isinstance(c.value, str) and "区县部门不应制发规章" in c.value:
                     assert c.value.startswith("'+") and c.data_type == "s"
                     seen += 1
-    assert seen == 1 + 2 + 1  # overview row + two findings rows (agency) + one message
+    # overview, two findings rows (agency) + one message, 指标, the detail sheets (title, message in the list)
+    assert seen == 1 + 2 + 1 + 1 + 2
 
 
 def test_display_width():
@@ -352,7 +368,9 @@ def test_charts_empty_findings_and_many_agencies(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         paths = charts.write_charts(tmp_path / "empty", f["reports"], f["findings"], f["indicators"].iloc[0:0])
-    assert len(paths) >= 3 and all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
+    assert len(paths) == len(charts.CHART_FILES)  # one year: no trend chart
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths if p.suffix == ".png")
+    assert all(b"<svg" in p.read_bytes()[:2000] for p in paths if p.suffix == ".svg")
     assert not [w for w in caught if "glyph" in str(w.message).lower()]
 
     n = 300
@@ -451,13 +469,8 @@ def test_missing_keys_and_columns_are_written_empty(tmp_path, no_charts, caplog)
     assert "missing columns" in caplog.text and "dropped" in caplog.text
 
 
-def test_global_rcparams_untouched(tmp_path):
-    import matplotlib
-
-    before = (list(matplotlib.rcParams["font.family"]), matplotlib.rcParams["axes.unicode_minus"])
-    f = make_frames()
-    charts.write_charts(tmp_path, f["reports"], f["findings"], f["indicators"])
-    assert (list(matplotlib.rcParams["font.family"]), matplotlib.rcParams["axes.unicode_minus"]) == before
+def test_global_rcparams_untouched(out):
+    assert rc_before[out] == _rc_now()  # write_outputs (charts incl.) changed no global rcParams
 
 
 def test_exchange_swaps_directories(tmp_path):

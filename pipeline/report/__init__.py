@@ -26,16 +26,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import charts, csvout, workbook
+from . import charts, csvout, notices, page, workbook
 
-__all__ = ["write_outputs", "OutputDirError", "OUTPUT_FILES"]
+__all__ = ["write_outputs", "OutputDirError", "OUTPUT_FILES", "OPTIONAL_OUTPUTS"]
 
 log = logging.getLogger(__name__)
 
 # Files (relative to OUT_DIR) that write_outputs always produces.
 OUTPUT_FILES = (
     "reports.csv", "cells.csv", "cells.parquet", "sections.parquet", "findings.csv", "findings.parquet",
-    "indicators.csv", "audit.xlsx", *(f"charts/{c}" for c in charts.CHART_FILES),
+    "indicators.csv", "audit.xlsx", "index.html", *(f"charts/{c}" for c in charts.CHART_FILES),
+)
+# Files produced when the data call for them (glob patterns relative to OUT_DIR): the trend chart when the batch
+# spans several years, one notice per agency with errors or warnings, one workbook per agency when the batch has
+# more than workbook.DETAIL_SHEETS_MAX reports.
+OPTIONAL_OUTPUTS = (
+    *(f"charts/{c}" for c in charts.CONDITIONAL_FILES),
+    f"{notices.NOTICES_DIR}/*_整改通知.docx",
+    f"{workbook.WORKBOOKS_DIR}/*.xlsx",
 )
 
 
@@ -54,8 +62,11 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame]) -> None:
     csvout.write_csv(tmp / "findings.csv", f["findings"])
     csvout.write_parquet(tmp / "findings.parquet", f["findings"])
     csvout.write_csv(tmp / "indicators.csv", f["indicators"])
-    workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"])
-    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"])
+    workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"])
+    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"])
+    written = notices.write_notices(tmp / notices.NOTICES_DIR, f["reports"], f["findings"])
+    page.write_index(tmp / "index.html", f["reports"], f["findings"], f["indicators"], tmp / "charts", written,
+                     {**charts.CHARTS, **charts.CONDITIONAL_CHARTS})
 
 
 def _fsync_tree(root: Path) -> None:
@@ -180,7 +191,8 @@ def _check_target(out_dir: Path) -> None:
 
 def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
     """Write reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet, indicators.csv, audit.xlsx
-    and charts/*.png into *out_dir*, replacing its previous content completely and atomically.
+    (+ workbooks/*.xlsx for large batches), charts/*.png/.svg, notices/*.docx and index.html into *out_dir*,
+    replacing its previous content completely and atomically.
 
     *frames* has the keys reports, cells, sections, findings, indicators (columns of ``pipeline/frames.py``;
     a missing key is written as an empty frame). Raises :class:`OutputDirError` when OUT_DIR cannot be written;

@@ -1,8 +1,11 @@
-"""Charts for leadership (PNG, 150 dpi, Chinese text in Noto Sans CJK SC).
+"""Charts for leadership: PNG (300 dpi, for print) and SVG (text as paths, renders anywhere), Chinese text in
+Noto Sans CJK SC (PyPI noto-cjk-sans-otc).
 
 Uses the object-oriented API with the Agg canvas (no pyplot, no global backend switch, no global rcParams
 change: the CJK settings are applied with ``rc_context``). Every chart copes with empty input (an explicit
-"无问题"/"无数据" chart) and with hundreds of agencies (top-N).
+"无问题"/"无数据" chart) and with hundreds of agencies (top N plus the rest aggregated into one row).
+
+Charts (file stem -> what): see :data:`CHARTS`; ``trends`` is drawn only when the batch spans several years.
 """
 
 from __future__ import annotations
@@ -10,16 +13,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from . import fonts
+from . import labels as L
 from .csvout import _is_missing
 
-DPI = 150
+DPI = 300                # PNG resolution (print quality)
+SCREEN_DPI = 100         # figure dpi while laying out (sizes are in inches, so this only affects layout rounding)
 TOP_AGENCIES = 20
+TOP_HEATMAP = 30
+TOP_OUTCOME = 25
 TOP_RULES = 30
 QUALITY_ALL_UP_TO = 30   # rank every report up to this many, else show the highest and lowest QUALITY_EACH
 QUALITY_EACH = 15
@@ -36,7 +44,24 @@ TEMPLATE_ZH = {"gb2021": "2021版格式", "gb2019": "2019版格式", "legacy2008
 TEMPLATE_ORDER = ("gb2021", "gb2019", "legacy2008", "mixed", "unknown")
 NO_AGENCY = "（未识别机关）"
 
-CHART_FILES = ("findings_by_agency.png", "rule_frequency.png", "templates_status.png", "quality_ranking.png")
+# t3 办理结果 categories of the outcome mix (row id or row id prefix -> category), col.total
+OUTCOMES = (("granted", "予以公开", "#2e7d32"), ("partial", "部分公开", "#8bc34a"), ("denied", "不予公开", "#e53935"),
+            ("unable", "无法提供", "#fb8c00"), ("not_processed", "不予处理", "#8e24aa"),
+            ("other", "其他处理", "#9e9e9e"))
+
+# stem -> title (the charts always written; CONDITIONAL_CHARTS only when the data allow)
+CHARTS = {
+    "findings_by_agency": "各机关发现问题数（按严重程度）",
+    "agency_rule_heatmap": "各机关问题分布（按规则类别）",
+    "rule_frequency": "各规则发现问题数",
+    "quality_ranking": "报告质量分排名",
+    "outcome_mix": "依申请公开办理结果构成",
+    "templates_status": "报告格式与识别状态",
+}
+CONDITIONAL_CHARTS = {"trends": "历年趋势：收到申请、结转积压、复议诉讼纠错率"}
+FORMATS = ("png", "svg")
+CHART_FILES = tuple(f"{stem}.{ext}" for stem in CHARTS for ext in FORMATS)
+CONDITIONAL_FILES = tuple(f"{stem}.{ext}" for stem in CONDITIONAL_CHARTS for ext in FORMATS)
 
 
 def _name(v, empty: str = NO_AGENCY) -> str:
@@ -53,7 +78,7 @@ def _label(v, limit: int = MAX_LABEL, empty: str = NO_AGENCY) -> str:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=SCREEN_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -132,14 +157,14 @@ def rule_frequency(findings: pd.DataFrame) -> Figure:
     n_rules = len(t)
     t = t.reset_index(names="rule").sort_values(["total", "rule"], ascending=[False, True], kind="stable")
     t = t.head(TOP_RULES).reset_index(drop=True)
-    fig = _new_figure(10, 1.6 + 0.32 * len(t))
+    fig = _new_figure(11, 1.6 + 0.32 * len(t))
     ax = fig.add_subplot()
-    _stacked_barh(ax, t, [_label(r, limit=32) for r in t["rule"]])
+    _stacked_barh(ax, t, [_rule_label(r) for r in t["rule"]])
     if n_rules > TOP_RULES:
         title += f"（共{n_rules}条规则，显示前{TOP_RULES}条）"
     ax.set_title(title, fontsize=13)
     ax.set_xlabel("问题数（条）")
-    ax.set_ylabel("规则编号")
+    ax.set_ylabel("规则")
     return fig
 
 
@@ -223,26 +248,252 @@ def quality_ranking(indicators: pd.DataFrame) -> Figure:
     return fig
 
 
-def build_figures(reports: pd.DataFrame, findings: pd.DataFrame, indicators: pd.DataFrame) -> dict[str, Figure]:
-    """All charts as Figures (file name -> Figure), built with the CJK rcParams."""
+def _rule_label(rule_id) -> str:
+    rid = _name(rule_id, empty="（无规则编号）")
+    title = L.rule_title(rid)
+    if title:
+        title = title if len(title) <= 22 else title[:21] + "…"
+        return _label(f"{rid} {title}", limit=40)
+    return _label(rid, limit=40)
+
+
+def _top_with_rest(table: pd.DataFrame, n: int, key: str, rest_label: str) -> tuple[pd.DataFrame, int]:
+    """The *n* rows of *table* (index = names) with the largest *key* (ties by name), the others summed into one
+    row named *rest_label*; returns (table, number of rows aggregated)."""
+    t = table.copy()
+    t["__name"] = t.index.astype(str)
+    t = t.sort_values([key, "__name"], ascending=[False, True], kind="stable").drop(columns="__name")
+    if len(t) <= n:
+        return t, 0
+    head, rest = t.head(n), t.iloc[n:]
+    agg = rest.sum(numeric_only=True).to_frame().T
+    agg.index = [rest_label.format(n=len(rest))]
+    return pd.concat([head, agg]), len(rest)
+
+
+def agency_rule_heatmap(findings: pd.DataFrame) -> Figure:
+    title = CHARTS["agency_rule_heatmap"]
+    if findings.empty:
+        return _empty_chart(title, "无问题：本批次未发现问题")
+    f = findings[findings["severity"].isin(("error", "warning"))]
+    if f.empty:
+        return _empty_chart(title, "无错误或警告：仅有提示信息")
+    agency = f["agency"].astype(object).map(_name)
+    group = f["rule_id"].astype(object).map(L.rule_group)
+    t = pd.crosstab(agency, group)
+    order = [g for g, _ in L.RULE_GROUPS if g in t.columns] + sorted(c for c in t.columns
+                                                                       if c not in L.RULE_GROUP_ZH)
+    t = t[order]
+    t["__total"] = t.sum(axis=1)
+    n_agencies = len(t)
+    t, n_rest = _top_with_rest(t, TOP_HEATMAP, "__total", "其余{n}个机关合计")
+    t = t.drop(columns="__total")
+    values = t.to_numpy(dtype=float)
+    fig = _new_figure(max(8.0, 3.2 + 0.95 * len(order)), 1.8 + 0.34 * len(t))
+    ax = fig.add_subplot()
+    shown = values.copy()
+    if n_rest:
+        shown[-1, :] = np.nan   # the aggregate row is not comparable: printed, not coloured
+    cmap = matplotlib.colormaps["OrRd"].with_extremes(bad="#eeeeee")
+    vmax = max(1.0, float(np.nanmax(shown)) if np.isfinite(shown).any() else 1.0)
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        if v:
+            dark = np.isfinite(shown[i, j]) and shown[i, j] > 0.6 * vmax
+            ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_xticks(range(len(order)), [L.RULE_GROUP_ZH.get(g, g) for g in order], rotation=30, ha="right")
+    ax.set_yticks(range(len(t)), [_label(a) for a in t.index])
+    ax.tick_params(length=0)
+    cb = fig.colorbar(im, ax=ax, shrink=0.6, pad=0.02)
+    cb.set_label("错误和警告（条）")
+    if n_agencies > TOP_HEATMAP:
+        title += f"（共{n_agencies}个机关，显示问题最多的前{TOP_HEATMAP}个）"
+    ax.set_title(title, fontsize=13)
+    ax.set_xlabel("规则类别")
+    return fig
+
+
+def _outcome_table(cells: pd.DataFrame | None, reports: pd.DataFrame) -> pd.DataFrame:
+    """Per agency (its latest report year): counts of each outcome category (t3 col.total) — index agency."""
+    cols = [c for c, _, _ in OUTCOMES]
+    if cells is None or cells.empty:
+        return pd.DataFrame(columns=cols)
+    c = cells[(cells["table"] == "t3") & (cells["col_id"] == "col.total") & (cells["state"] == "NUMBER")]
+    row = c["row_id"].astype(str)
+    cat = pd.Series(pd.NA, index=c.index, dtype=object)
+    cat[row == "t3.granted"] = "granted"
+    cat[row == "t3.partially_granted"] = "partial"
+    cat[row.str.startswith("t3.denied.")] = "denied"
+    cat[row.str.startswith("t3.unable.")] = "unable"
+    cat[row.str.startswith("t3.not_processed.")] = "not_processed"
+    cat[(row == "t3.other") | row.str.startswith("t3.other.")] = "other"
+    c = c.assign(cat=cat)[cat.notna()]
+    if c.empty:
+        return pd.DataFrame(columns=cols)
+    rep = reports[["report_id", "agency", "year"]].copy()
+    rep["agency"] = rep["agency"].astype(object).map(_name)
+    rep["y"] = pd.to_numeric(rep["year"], errors="coerce").fillna(-1)
+    counts = c.pivot_table(index="report_id", columns="cat", values="value", aggfunc="sum", fill_value=0)
+    counts = counts.reindex(columns=cols, fill_value=0)
+    counts = counts[counts.sum(axis=1) > 0]
+    rep = rep[rep["report_id"].isin(counts.index)]
+    latest = rep.sort_values(["agency", "y", "report_id"], kind="stable").groupby("agency").tail(1)
+    out = counts.loc[latest["report_id"]]
+    out.index = latest["agency"].tolist()
+    return out.groupby(level=0).sum()
+
+
+def outcome_mix(cells: pd.DataFrame | None, reports: pd.DataFrame) -> Figure:
+    title = CHARTS["outcome_mix"]
+    t = _outcome_table(cells, reports)
+    if t.empty:
+        return _empty_chart(title, "无数据：没有填报办理结果的报告")
+    cols = [c for c, _, _ in OUTCOMES]
+    t = t.astype(float)
+    t["__total"] = t[cols].sum(axis=1)
+    n_agencies = len(t)
+    total_all = t[cols].sum().to_frame().T
+    total_all.index = ["全部机关合计"]
+    t, n_rest = _top_with_rest(t, TOP_OUTCOME, "__total", "其余{n}个机关合计")
+    t = pd.concat([t.drop(columns="__total"), total_all])
+    share = t[cols].div(t[cols].sum(axis=1), axis=0)
+    fig = _new_figure(11, 2.0 + 0.36 * len(t))
+    ax = fig.add_subplot()
+    y = np.arange(len(t))
+    left = np.zeros(len(t))
+    for key, zh, color in OUTCOMES:
+        vals = share[key].to_numpy()
+        ax.barh(y, vals, left=left, color=color, label=zh, height=0.72)
+        for yi, (l, v) in enumerate(zip(left, vals)):
+            if v >= 0.07:
+                ax.text(l + v / 2, yi, f"{v:.0%}", ha="center", va="center", fontsize=7, color="white")
+        left += vals
+    k02 = (share["granted"] + share["partial"]).to_numpy()
+    totals = t[cols].sum(axis=1).to_numpy()
+    for yi, (k, n) in enumerate(zip(k02, totals)):
+        ax.text(1.01, yi, f"实质公开率 {k:.0%}（{int(n)}件）", va="center", fontsize=8, transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, [_label(a) for a in t.index])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("占办理结果总数的比例（表三“总计”列，各机关取最近年度）")
+    if n_agencies > TOP_OUTCOME:
+        title += f"（共{n_agencies}个机关，显示办理量最大的前{TOP_OUTCOME}个）"
+    ax.set_title(title + "（K-02 实质公开率 = 予以公开 + 部分公开）", fontsize=12)
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, title="办理结果", loc="outside lower center", ncol=len(OUTCOMES), frameon=False)
+    return fig
+
+
+def _years(reports: pd.DataFrame) -> list[int]:
+    ok = reports[reports["status"].astype(object) != "failed"] if "status" in reports.columns else reports
+    years = pd.to_numeric(ok["year"], errors="coerce").dropna().astype(int)
+    return sorted(set(years.tolist()))
+
+
+def trends(reports: pd.DataFrame, indicators: pd.DataFrame, cells: pd.DataFrame | None) -> Figure | None:
+    """Applications received, backlog (carried forward) and correction rate per year; None for a single year."""
+    years = _years(reports)
+    if len(years) < 2:
+        return None
+    ind = indicators.copy()
+    ind["y"] = pd.to_numeric(ind["year"], errors="coerce")
+    k01 = pd.to_numeric(ind["K-01"], errors="coerce")
+    received = k01.groupby(ind["y"]).sum(min_count=1).reindex(years)
+    n_reports = k01.notna().groupby(ind["y"]).sum().reindex(years).fillna(0).astype(int)
+    backlog = pd.Series(np.nan, index=years)
+    backlog_rate = pd.Series(np.nan, index=years)
+    correction = pd.Series(np.nan, index=years)
+    if cells is not None and not cells.empty:
+        y_of = dict(zip(reports["report_id"].astype(object), pd.to_numeric(reports["year"], errors="coerce")))
+        c = cells[cells["state"] == "NUMBER"]
+        c = c.assign(y=c["report_id"].astype(object).map(y_of))
+        t3 = c[(c["table"] == "t3") & (c["col_id"] == "col.total")]
+        p3 = t3.pivot_table(index="y", columns="row_id", values="value", aggfunc="sum")
+        p3 = p3.reindex(index=years, columns=["t3.carried_forward", "t3.new_received", "t3.carried_over"])
+        backlog = p3["t3.carried_forward"]
+        den = p3["t3.new_received"].fillna(0) + p3["t3.carried_over"].fillna(0)
+        backlog_rate = backlog / den.where(den > 0)
+        t4 = c[c["table"] == "t4"]
+        p4 = t4.pivot_table(index="y", columns="col_id", values="value", aggfunc="sum")
+        p4 = p4.reindex(index=years, columns=["col.upheld", "col.corrected", "col.other_result"]).fillna(0)
+        den4 = p4.sum(axis=1)
+        correction = p4["col.corrected"] / den4.where(den4 >= 5)
+    fig = _new_figure(12, 4.6)
+    axes = fig.subplots(1, 3)
+    x = np.arange(len(years))
+    xt = [f"{y}年" for y in years]
+
+    ax = axes[0]
+    ax.bar(x, received.fillna(0).to_numpy(), color="#5b9bd5", width=0.6)
+    for xi, v, n in zip(x, received.to_numpy(), n_reports.to_numpy()):
+        ax.annotate("无数据" if np.isnan(v) else f"{int(v)}\n（{n}份报告）", (xi, 0 if np.isnan(v) else v),
+                ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
+    ax.set_title("收到政府信息公开申请（件）", fontsize=11)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1.0, float(np.nanmax(received.to_numpy())) if received.notna().any() else 1.0) * 1.25)
+
+    ax = axes[1]
+    ax.bar(x, backlog.fillna(0).to_numpy(), color="#f0ad4e", width=0.6)
+    for xi, v, r in zip(x, backlog.to_numpy(), backlog_rate.to_numpy()):
+        label = "无数据" if np.isnan(v) else f"{int(v)}" + ("" if np.isnan(r) else f"\n（积压率{r:.1%}）")
+        ax.annotate(label, (xi, 0 if np.isnan(v) else v), ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
+    ax.set_title("结转下年度继续办理（件）", fontsize=11)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1.0, float(np.nanmax(backlog.to_numpy())) if backlog.notna().any() else 1.0) * 1.3)
+
+    ax = axes[2]
+    vals = correction.to_numpy(dtype=float)
+    ax.plot(x, vals, marker="o", color="#d9534f")
+    for xi, v in zip(x, vals):
+        ax.annotate("案件不足5件" if np.isnan(v) else f"{v:.1%}", (xi, 0 if np.isnan(v) else v), ha="center",
+                va="bottom", fontsize=8, xytext=(0, 4), textcoords="offset points")
+    ax.set_title("行政复议、诉讼纠错率（K-06）", fontsize=11)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, max(0.1, float(np.nanmax(vals)) * 1.3 if np.isfinite(vals).any() else 0.1))
+    for ax in axes:
+        ax.set_xticks(x, xt)
+        ax.set_xlim(-0.6, len(years) - 0.4)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("报告年度")
+    fig.suptitle(CONDITIONAL_CHARTS["trends"] + "（各年度已读取报告合计）", fontsize=13)
+    return fig
+
+
+def build_figures(reports: pd.DataFrame, findings: pd.DataFrame, indicators: pd.DataFrame,
+                  cells: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """All charts as Figures (file stem -> Figure), built with the CJK rcParams; 'trends' only for several years."""
     with matplotlib.rc_context(fonts.cjk_rc_params()):
-        return {
-            "findings_by_agency.png": findings_by_agency(findings),
-            "rule_frequency.png": rule_frequency(findings),
-            "templates_status.png": templates_status(reports),
-            "quality_ranking.png": quality_ranking(indicators),
+        figs = {
+            "findings_by_agency": findings_by_agency(findings),
+            "agency_rule_heatmap": agency_rule_heatmap(findings),
+            "rule_frequency": rule_frequency(findings),
+            "quality_ranking": quality_ranking(indicators),
+            "outcome_mix": outcome_mix(cells, reports),
+            "templates_status": templates_status(reports),
         }
+        trend = trends(reports, indicators, cells)
+        if trend is not None:
+            figs["trends"] = trend
+        return figs
+
+
+def _save_rc() -> dict:
+    return {**fonts.cjk_rc_params(), "svg.fonttype": "path", "svg.hashsalt": "gov-disclosure-auditor"}
 
 
 def write_charts(charts_dir: Path, reports: pd.DataFrame, findings: pd.DataFrame,
-                 indicators: pd.DataFrame) -> list[Path]:
-    """Render every chart into *charts_dir* (created if needed); returns the written paths."""
+                 indicators: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Path]:
+    """Render every chart into *charts_dir* (created if needed) as PNG (300 dpi) and SVG (text as paths, so the
+    Chinese glyphs render without the font); returns the written paths."""
     charts_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with matplotlib.rc_context(fonts.cjk_rc_params()):
-        figures = build_figures(reports, findings, indicators)
-        for name, fig in figures.items():
-            path = charts_dir / name
-            fig.savefig(path, dpi=DPI, format="png", facecolor="white")
-            written.append(path)
+    with matplotlib.rc_context(_save_rc()):
+        figures = build_figures(reports, findings, indicators, cells)
+        for stem, fig in figures.items():
+            png, svg = charts_dir / f"{stem}.png", charts_dir / f"{stem}.svg"
+            fig.savefig(png, dpi=DPI, format="png", facecolor="white", metadata={"Software": None})
+            fig.savefig(svg, format="svg", facecolor="white", metadata={"Date": None, "Creator": None})
+            written += [png, svg]
     return written
