@@ -149,9 +149,10 @@ class Progress:
 
 
 def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: int, scheduler: str | None = None,
-                  progress: bool = True, limits: Limits | None = None) -> list[Normalized]:
+                  progress: bool = True, limits: Limits | None = None, sink=None) -> list[Normalized]:
     """Every file read and normalized, in `files` order. Locally each document runs in a worker process under
-    `limits` (time per document, memory per worker; see pipeline/isolation.py)."""
+    `limits` (time per document, memory per worker; see pipeline/isolation.py).
+    With `sink`, each result is handed to `sink(index in files, result)` as it arrives and not kept (returns [])."""
     items = [(str(f.path), f.rel, f.note, manifest.get(f.rel, {})) for f in files]
     prog = Progress(len(items)) if progress else None
     results: list[Normalized] = []
@@ -160,14 +161,22 @@ def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: in
 
         with Client(scheduler) as client:
             futures = client.map(process_one, items, pure=False)
-            for fut in futures:
-                results.append(fut.result())
+            for i in range(len(futures)):
+                res = futures[i].result()
+                futures[i] = None  # release the result on the cluster
+                if sink:
+                    sink(i, res)
+                else:
+                    results.append(res)
                 if prog:
                     prog.step()
     else:
-        placed: list[Normalized | None] = [None] * len(items)
+        placed: list[Normalized | None] = [None] * (0 if sink else len(items))
         for idx, res in imap_isolated(process_one, items, workers, limits or Limits(), failed_one):
-            placed[idx] = res
+            if sink:
+                sink(idx, res)
+            else:
+                placed[idx] = res
             if prog:
                 prog.step()
         results = placed  # type: ignore[assignment]

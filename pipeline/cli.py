@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-memory", metavar="MB", type=_non_negative_int, default=2048,
                    help="memory limit of each worker process reading documents, in MB (default: 2048); a "
                         "document needing more is reported as failed; 0 = no limit")
+    a.add_argument("--cache-dir", metavar="DIR", type=Path, default=None,
+                   help="cache of documents already read (default: .auditor-cache beside OUT_DIR); an unchanged "
+                        "document (same bytes, manifest row and pipeline version) is not read again")
+    a.add_argument("--no-cache", action="store_true", help="read every document again; use and write no cache")
     a.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     s = sub.add_parser("synth", help="generate reports with known numbers (生成已知数值的样例报告)",
                        description="生成已知数值的年度报告（样例收件箱或大批量语料） | generate reports with known numbers: "
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_audit(args) -> int:
-    from .batch import discover, frames_from, read_agencies, read_manifest, run_documents
+    from .batch import discover, read_agencies, read_manifest
 
     raw_dir: Path = args.raw_dir
     if not raw_dir.is_dir():
@@ -109,8 +113,11 @@ def cmd_audit(args) -> int:
     from .isolation import Limits
 
     limits = Limits(timeout=args.timeout or None, max_memory_mb=args.max_memory or None)
-    results = run_documents(files, manifest, args.workers, args.scheduler, progress=not args.quiet, limits=limits)
-    frames = frames_from(results)
+    from .cache import default_cache_dir, run_batch
+
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir(args.out_dir))
+    frames, _stats = run_batch(raw_dir, files, manifest, args.workers, args.scheduler, progress=not args.quiet,
+                               limits=limits, cache_dir=cache_dir)
 
     from .validate import run as validate
 
