@@ -105,6 +105,31 @@ def _objects(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_CELL_KEYS = ("report_id", "table", "row_id", "col_id", "state")
+
+
+def _keyed(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells with their key columns as categoricals (comparisons, groupby and joins on small integer codes)
+    and the other text columns as plain Python strings."""
+    out = _objects(cells.drop(columns=[k for k in _CELL_KEYS if k in cells.columns]))
+    for k in _CELL_KEYS:
+        if k in cells.columns:
+            out[k] = pd.Categorical(cells[k].to_numpy(dtype=object))
+    return out[list(cells.columns)]
+
+
+def _concat_keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat that keeps the key columns categorical (plain concat turns differing categories into objects)."""
+    from pandas.api.types import union_categoricals
+
+    keys = [k for k in _CELL_KEYS if k in frames[0].columns]
+    out = pd.concat([f.drop(columns=keys) for f in frames], ignore_index=True)
+    for k in keys:
+        out[k] = union_categoricals([f[k].array if isinstance(f[k].dtype, pd.CategoricalDtype)
+                                     else pd.Categorical(f[k].to_numpy(dtype=object)) for f in frames])
+    return out[list(frames[0].columns)]
+
+
 def _prev_needs(book: rulebook.Rulebook) -> list[tuple[str, str]]:
     """(table, dim) pairs whose previous-year cells the cross-year comparisons reference."""
     return sorted({(c.table, c.term_dim) for c in book.comparisons if c.cross_year})
@@ -129,9 +154,10 @@ def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
 
     live = rep[rep["status"].ne("failed")].copy()
     live["lt"] = messages.label_template(live["template"], book)
-    cl = cl.merge(live[["report_id", "lt"]], on="report_id", how="inner")
+    cl = _keyed(cl)       # key columns categorical, other text plain objects: selections copy codes/pointers
+    cl = cl[cl["report_id"].isin(live["report_id"]).to_numpy()]
     cl = cl[~cl.duplicated(["report_id", "table", "row_id", "col_id"])].reset_index(drop=True)
-    cl = _objects(cl)     # plain object strings: the many row selections below copy pointers, not Arrow buffers
+    cl["lt"] = cl["report_id"].map(dict(zip(live["report_id"], live["lt"]))).astype(object)
     sec = _objects(sec[sec["report_id"].isin(live["report_id"])])
     live = _objects(live)
 
@@ -145,7 +171,7 @@ def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     ctx.reports = metadata.roster_overrides(ctx.reports, ctx)
 
     pc = [context.prev_cells(ctx, cl, {t: d}, ctx.extra["cv"]) for t, d in _prev_needs(book)]
-    arith_cells = pd.concat([cl.assign(_prev=False)] + [p for p in pc if len(p)], ignore_index=True) \
+    arith_cells = _concat_keyed([cl.assign(_prev=False)] + [p for p in pc if len(p)]) \
         if any(len(p) for p in pc) else cl
     arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context())
     ctx.extra["arith"] = arith

@@ -83,13 +83,22 @@ class _Instances:
 
 
 def _pivot(ct: pd.DataFrame, inst_dim: str, term_dim: str):
-    c = ct.set_index(["report_id", inst_dim, term_dim])[["value", "state_code"]]  # unique (report, row, col)
-    both = c.unstack(term_dim)
-    val, st = both["value"], both["state_code"]
-    for x in (val, st):   # plain labels (the id columns may be categorical)
-        x.columns = pd.Index(np.asarray(x.columns, dtype=object))
-        x.index = x.index.set_levels(x.index.levels[1].astype(object), level=1)
-    return val, st
+    """(values, state codes): one row per (report, instance), one column per term id. Built with numpy from the
+    integer codes (report_id is already coded; the id columns are categorical) instead of set_index/unstack."""
+    inst, term = ct[inst_dim].array, ct[term_dim].array
+    ic, tc = np.asarray(inst.codes, dtype=np.int64), np.asarray(term.codes, dtype=np.int64)
+    ni = max(1, len(inst.categories))
+    key = ct["report_id"].to_numpy(dtype=np.int64) * ni + ic
+    ukey, row = _dense_unique(key)
+    shape = (len(ukey), len(term.categories))
+    val = np.full(shape, np.nan)
+    st = np.full(shape, np.nan)
+    val[row, tc] = ct["value"].to_numpy(dtype=float)
+    st[row, tc] = ct["state_code"].to_numpy(dtype=float)
+    index = pd.MultiIndex.from_arrays([ukey // ni, np.asarray(inst.categories, dtype=object)[ukey % ni]],
+                                      names=["report_id", inst_dim])
+    columns = pd.Index(np.asarray(term.categories, dtype=object), name=term_dim)
+    return pd.DataFrame(val, index=index, columns=columns), pd.DataFrame(st, index=index, columns=columns)
 
 
 def _split_sign(term):
@@ -199,15 +208,22 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
         ctx = context.assign(report_id=context["report_id"].map(code)).dropna(subset=["report_id"])
         lt_of = lt_of.merge(ctx.assign(report_id=ctx["report_id"].astype(np.int64)), on="report_id", how="left")
     is_prev = cells["_prev"].to_numpy(dtype=bool) if "_prev" in cells.columns else np.zeros(len(cells), dtype=bool)
-    cols = [c for c in ("table", "row_id", "col_id", "value", "location") if c in cells.columns]
-    cells = cells[cols].assign(report_id=rcodes, state_code=code_of[codes], _prev=is_prev)
-    all_idents = tuple(book.identities) + tuple(book.comparisons)
+    location = cells["location"].to_numpy(dtype=object) if "location" in cells.columns else None
+    # every id column as integer codes once; per table only int arrays are sliced (no string copies)
     tcodes, tnames = pd.factorize(cells["table"])
+    row_codes, row_ids = pd.factorize(cells["row_id"])
+    col_codes, col_ids = pd.factorize(cells["col_id"])
+    value = cells["value"].to_numpy(dtype=float)
+    state = code_of[codes]
+    all_idents = tuple(book.identities) + tuple(book.comparisons)
+    tlist = list(tnames)
     for table in sorted({i.table for i in all_idents}):
-        if table not in set(tnames):
+        if table not in tlist:
             continue
-        ct = cells[tcodes == list(tnames).index(table)]
-        ct = ct.assign(row_id=pd.Categorical(ct["row_id"]), col_id=pd.Categorical(ct["col_id"]))
+        pos = np.nonzero(tcodes == tlist.index(table))[0]
+        ct = pd.DataFrame({"report_id": rcodes[pos], "row_id": _categorical(row_codes[pos], row_ids),
+                           "col_id": _categorical(col_codes[pos], col_ids), "value": value[pos],
+                           "state_code": state[pos], "_prev": is_prev[pos], "_pos": pos})
         pivots: dict = {}
         groups: list[_Instances] = []
         for ident in (i for i in all_idents if i.table == table):
@@ -222,7 +238,7 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
             continue
         frame = pd.concat([g.frame for g in groups], ignore_index=True)
         fail = unequal(frame)              # ONE great-expectations validation for this table
-        own = None
+        own = ct[~ct["_prev"].to_numpy()]  # the table's own cells (not the prev: copies), for the locations
         start = 0
         for g in groups:
             n = len(g.frame)
@@ -230,17 +246,31 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
             start += n
             if not f.any() and not g.frame["unparsable"].any():
                 continue
-            if own is None:   # the table's own cells (not the prev: copies), for the findings' locations
-                own = ct[~ct["_prev"].to_numpy()]
-                own = own.assign(row_id=own["row_id"].astype(object), col_id=own["col_id"].astype(object))
-            res = _findings(g, f, own, lt_of, book, labels)
+            res = _findings(g, f, own, location, lt_of, book, labels)
             if res is not None:
                 out.append(res)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataFrame, book: Rulebook,
-              labels: pd.DataFrame) -> pd.DataFrame | None:
+def _dense_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) for non-negative integer keys of a small range, in linear time."""
+    if not len(keys):
+        return keys.astype(np.int64), keys.astype(np.int64)
+    seen = np.bincount(keys, minlength=int(keys.max()) + 1) > 0
+    used = np.nonzero(seen)[0]
+    remap = np.zeros(len(seen), dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return used, remap[keys]
+
+
+def _categorical(codes: np.ndarray, uniques) -> pd.Categorical:
+    """A categorical over the codes that occur (global factorize codes → the subset's own categories)."""
+    used, inv = _dense_unique(codes)
+    return pd.Categorical.from_codes(inv, categories=pd.Index(np.asarray(uniques, dtype=object)[used]))
+
+
+def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, location: np.ndarray | None, lt_of: pd.DataFrame,
+              book: Rulebook, labels: pd.DataFrame) -> pd.DataFrame | None:
     fr = g.frame
     unc = fr["unparsable"].to_numpy() | (fail & fr["missing"].to_numpy())
     sel = unc | fail
@@ -305,10 +335,12 @@ def _findings(g: _Instances, fail: np.ndarray, ct: pd.DataFrame, lt_of: pd.DataF
     for variant, m in (("default", f["status"].eq("FAIL")), ("uncertain", f["status"].eq("UNCERTAIN"))):
         if m.any():
             message[m] = msg.vformat(rule.message(variant), f[m])
-    loc = ct[ct["report_id"].isin(set(f["report_id"]))] if "location" in ct.columns else None
-    if loc is not None:
-        f = f.merge(loc[["report_id", "row_id", "col_id", "location"]], on=["report_id", "row_id", "col_id"],
-                    how="left")
+    if location is not None:
+        loc = ct[np.isin(ct["report_id"].to_numpy(), f["report_id"].unique())]
+        loc = pd.DataFrame({"report_id": loc["report_id"].to_numpy(), "row_id": loc["row_id"].to_numpy(dtype=object),
+                            "col_id": loc["col_id"].to_numpy(dtype=object),
+                            "location": location[loc["_pos"].to_numpy()]})
+        f = f.merge(loc, on=["report_id", "row_id", "col_id"], how="left")
     else:
         f["location"] = ""
     return pd.DataFrame({
