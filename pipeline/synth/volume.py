@@ -167,7 +167,7 @@ def _city(ci: int, seed: int, taken: set) -> list[RosterEntry]:
                 full = f"{city}市{cname}县{tname}{'镇' if t % 3 else '乡'}人民政府"
             towns.append(RosterEntry(Agency(full, "township", "township", f"{ccode}-t{t + 1}", site, cgov_name,
                                             _scaled("township", "township", r)), cgov_name, folder))
-        counties.append([cgov] + _round_robin([cdepts, towns]))
+        counties.append([cgov] + _round_robin([towns, cdepts]))
     return [gov] + _round_robin([depts] + counties)
 
 
