@@ -127,7 +127,8 @@ def failed_one(item: tuple[str, str, str, dict], error: str) -> Normalized:
 class Progress:
     """A bar on a terminal, periodic lines otherwise (stderr)."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream=None):
+        stream = sys.stderr if stream is None else stream   # looked up now (sys.stderr may be redirected)
         self.total, self.done, self.stream = total, 0, stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.t0 = self.last = time.monotonic()

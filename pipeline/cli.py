@@ -18,7 +18,8 @@ DESCRIPTION = """\
 Reads every report in RAW_DIR (HTML pages, PDF incl. scans via offline OCR, Word DOCX/DOC, text dumps,
 markdown conversions), extracts tables 二/三/四 into canonical cells, checks the template and the arithmetic
 identities (勾稽关系), and writes reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet,
-indicators.csv, audit.xlsx and charts/*.png into OUT_DIR (replaced atomically)."""
+indicators.csv, audit.xlsx (+ workbooks/ for large batches), charts/*.png/.svg, notices/*.docx (整改通知) and
+index.html into OUT_DIR (replaced atomically)."""
 
 
 def _positive_int(text: str) -> int:
@@ -142,15 +143,30 @@ def cmd_audit(args) -> int:
 
 
 def _summary(frames, out_dir: Path, seconds: float) -> None:
+    """One screen on stderr: reports read/failed, findings by severity, where every output is."""
     r, f = frames["reports"], frames["findings"]
     status = r["status"].value_counts().to_dict() if len(r) else {}
     sev = f["severity"].value_counts().to_dict() if len(f) else {}
+    out = Path(out_dir).absolute()
+    n_charts = len({p.stem for p in (out / "charts").glob("*.png")})
+    n_notices = len(list((out / "notices").glob("*.docx")))
+    n_books = len(list((out / "workbooks").glob("*.xlsx")))
     lines = [
         f"审核完成 / audit finished in {seconds:.1f}s",
         f"  报告 reports: {len(r)}  (正常 ok {status.get('ok', 0)}, 部分 partial {status.get('partial', 0)}, "
         f"失败 failed {status.get('failed', 0)})",
+    ]
+    if status.get("failed", 0):
+        failed = r.loc[r["status"] == "failed", "source_file"].astype(str).tolist()
+        more = f" 等{len(failed)}个 / {len(failed)} in all" if len(failed) > 3 else ""
+        lines.append(f"  读取失败 failed: {', '.join(failed[:3])}{more}（原因见 reports.csv 的 error 列）")
+    lines += [
         f"  问题 findings: 错误 error {sev.get('error', 0)}, 警告 warning {sev.get('warning', 0)}, 提示 info {sev.get('info', 0)}",
-        f"  输出 outputs: {out_dir}/ (audit.xlsx, findings.csv, cells.csv, charts/)",
+        f"  输出 outputs: {out}/",
+        "    audit.xlsx 审核工作簿" + (f"；workbooks/ 各机关工作簿 {n_books} 个" if n_books else "（含每份报告的表格核对）"),
+        "    findings.csv 问题清单；reports.csv 报告；indicators.csv 指标；cells.csv 单元格",
+        f"    charts/ 图表 {n_charts} 张（PNG 300dpi + SVG）；notices/ 整改通知 {n_notices} 份",
+        "    index.html 离线汇总页（浏览器打开）",
     ]
     print("\n".join(lines), file=sys.stderr)
 

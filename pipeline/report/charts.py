@@ -307,7 +307,7 @@ def agency_rule_heatmap(findings: pd.DataFrame) -> Figure:
     cb = fig.colorbar(im, ax=ax, shrink=0.6, pad=0.02)
     cb.set_label("错误和警告（条）")
     if n_agencies > TOP_HEATMAP:
-        title += f"（共{n_agencies}个机关，显示问题最多的前{TOP_HEATMAP}个）"
+        title += f"（{n_agencies}个机关有错误或警告，显示最多的前{TOP_HEATMAP}个）"
     ax.set_title(title, fontsize=13)
     ax.set_xlabel("规则类别")
     return fig
@@ -494,6 +494,7 @@ def write_charts(charts_dir: Path, reports: pd.DataFrame, findings: pd.DataFrame
         for stem, fig in figures.items():
             png, svg = charts_dir / f"{stem}.png", charts_dir / f"{stem}.svg"
             fig.savefig(png, dpi=DPI, format="png", facecolor="white", metadata={"Software": None})
+            fig.set_layout_engine("none")   # keep the layout just computed: the SVG is laid out identically
             fig.savefig(svg, format="svg", facecolor="white", metadata={"Date": None, "Creator": None})
             written += [png, svg]
     return written
