@@ -122,6 +122,9 @@ def set_memory_limit(max_memory_mb: int | None) -> None:
 def _worker_main(conn, fn: Callable, max_memory_mb: int | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import faulthandler
+
+    faulthandler.disable()  # a crash is reported as the document's failed row, not as a traceback on stderr
     set_memory_limit(max_memory_mb)
     while True:
         try:
