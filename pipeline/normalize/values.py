@@ -60,7 +60,10 @@ def parse_cell(raw: str, signed: bool = False) -> Parsed:
     text = sign + intpart + ("." + frac if frac else "")
     if frac is not None and set(frac) == {"0"}:
         text = sign + intpart + "." + frac  # keep as printed (e.g. 0.00)
-    return Parsed("NUMBER", float(text), _plain(text), unit, notes)
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # hundreds of digits: no count, and never an infinite value
+        return Parsed("UNPARSABLE", notes=notes + ["overflow"])
+    return Parsed("NUMBER", value, _plain(text), unit, notes)
 
 
 def _plain(text: str) -> str:
