@@ -132,7 +132,10 @@ def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
     try:
         root = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError):
-        root = lxml.html.fragment_fromstring(text, create_parent="div", parser=parser)
+        try:
+            root = lxml.html.fragment_fromstring(text, create_parent="div", parser=parser)
+        except (etree.ParserError, ValueError):  # nothing but a doctype, comments or processing instructions
+            return [], {}, ""
 
     meta: dict = {}
     for m in root.iter("meta"):
