@@ -167,6 +167,9 @@ def build(live: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     return Context(reports=r, roster=roster, prev_of=prev_of, texts=texts, headings=heads, present=present)
 
 
+PREV_COLUMNS = ("report_id", "table", "row_id", "col_id", "value", "state", "block", "lt")
+
+
 def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "CellView | None" = None
                ) -> pd.DataFrame:
     """The previous year's cells of each report, as extra cells of that report with `prev:`-prefixed ids.
@@ -182,6 +185,8 @@ def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "Ce
     link = pd.DataFrame({"code": [lookup.get(x, -1) for x in p.to_numpy()], "cur": p.index.to_numpy()})
     link = link[link["code"] >= 0]
     out = []
+    # only what the identities read (the previous report's own locations and raw text are never shown)
+    take = [k for k, c in enumerate(cells.columns) if c in PREV_COLUMNS]
     for table, dim in needs.items():
         tm = cv.mask(table=table)
         with_numbers = np.unique(codes[tm & cv.mask(state="NUMBER")])
@@ -189,7 +194,7 @@ def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "Ce
         m = pd.DataFrame({"code": codes[sel], "pos": sel}).merge(link, on="code", how="inner")
         if m.empty:
             continue
-        x = cells.iloc[m["pos"].to_numpy()].copy()
+        x = cells.iloc[m["pos"].to_numpy(), take].copy()
         x["report_id"] = m["cur"].to_numpy()
         k, uniq = pd.factorize(x[dim])
         x[dim] = np.array(["prev:" + str(u) for u in uniq] + [""], dtype=object)[k]
@@ -217,13 +222,14 @@ class CellView:
 
     KEYS = ("report_id", "table", "row_id", "col_id", "state")
 
-    def __init__(self, cells: pd.DataFrame):
+    def __init__(self, cells: pd.DataFrame, coded: dict | None = None):
+        """`coded`: optional precomputed {column: (codes, uniques)} of the key columns (as pd.factorize)."""
         self.c = cells
         self.eff = eff_values(cells).to_numpy(dtype=float) if len(cells) else np.zeros(0)
         self._codes = {}
         for k in self.KEYS:
             if k in cells.columns:
-                codes, uniq = pd.factorize(cells[k], use_na_sentinel=True)
+                codes, uniq = (coded or {}).get(k) or pd.factorize(cells[k], use_na_sentinel=True)
                 self._codes[k] = (codes, {u: i for i, u in enumerate(uniq)})
 
     def mask(self, **eq) -> np.ndarray:
@@ -251,6 +257,14 @@ class CellView:
         uniq = self._codes["report_id"][1]
         ids = list(uniq)
         return {ids[c] for c in codes if c >= 0}
+
+    def noted(self) -> pd.DataFrame:
+        """The cells with a parse note (few: most cells have none), computed once."""
+        if "_noted" not in self.__dict__:
+            note = self.c["note"].to_numpy(dtype=object) if "note" in self.c.columns else np.zeros(0, dtype=object)
+            m = pd.notna(note) & (note != "")
+            self._noted = self.c[m]
+        return self._noted
 
     def sel(self, **eq) -> pd.DataFrame:
         """The selected cells, with their arithmetic value in column `eff`."""

@@ -300,14 +300,12 @@ def _t4_06(ctx, rep, cv, book, labels):
 
 
 def _ext02(ctx, rep, cv, book, labels):
-    c = cv.c
     codes = list(book.params("R-EXT-02").get("notes") or [])
     names = book.raw.get("notes_zh") or {}
-    notes = c["note"].fillna("").astype(str)
-    if not notes.ne("").any():
+    x = cv.noted()
+    if x.empty:
         return None
     rows = []
-    x = c[notes.ne("")]
     split = x["note"].astype(str).str.split(";")
     for code in codes:
         m = split.map(lambda l, code=code: code in l).astype(bool)
@@ -326,12 +324,10 @@ def _ext03_split(ctx, rep, cv, book, labels):
     """R-EXT-03 (info): cells recovered from digits printed without separators (note digits_split), per table;
     (warning): a failing t3/t4 row total that balances when one cell's digits are re-split with a blank neighbour,
     or when two neighbouring cells are joined."""
-    c = cv.c
     p = book.params("R-EXT-03")
     out = []
     code = p.get("split_note", "digits_split")
-    notes = c["note"].fillna("").astype(str)
-    x = c[notes.ne("")]
+    x = cv.noted()
     x = x[x["note"].astype(str).str.split(";").map(lambda l: code in l).astype(bool)]
     if len(x):
         x = _labelled(x, labels, book)
