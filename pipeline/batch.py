@@ -27,12 +27,29 @@ class InputFile:
     note: str = ""      # why it cannot be read (e.g. a symlink leaving RAW_DIR)
 
 
+LINK_DIR_OUTSIDE = ("链接指向输入目录之外的文件夹，未读取其中的文件 | Symbolic link to a folder outside RAW_DIR; its files "
+                    "were not read")
+
+
+def _inside(link: Path, raw_dir: Path) -> bool:
+    """Whether a symbolic link resolves to a path inside raw_dir (a loop or a broken link does not)."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return target.is_relative_to(raw_dir)
+
+
 def discover(raw_dir: Path) -> list[InputFile]:
     """Every regular file under raw_dir (recursively), except hidden files and the metadata CSVs."""
     raw_dir = raw_dir.resolve()
     found: list[InputFile] = []
     for root, dirs, files in os.walk(raw_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:  # os.walk does not descend into linked folders: one that leaves RAW_DIR is reported
+            p = Path(root) / name
+            if p.is_symlink() and not _inside(p, raw_dir):
+                found.append(InputFile(p, p.relative_to(raw_dir).as_posix(), LINK_DIR_OUTSIDE))
         for name in sorted(files):
             if name.startswith("."):
                 continue
@@ -42,10 +59,11 @@ def discover(raw_dir: Path) -> list[InputFile]:
                 continue
             note = ""
             if p.is_symlink():
-                target = p.resolve()
-                if not target.is_relative_to(raw_dir):
+                if not p.exists():
+                    note = "链接无效（目标不存在或循环链接），未读取 | Broken symbolic link (missing target or a loop); not read"
+                elif not _inside(p, raw_dir):
                     note = "链接指向输入目录之外，未读取 | Symbolic link points outside RAW_DIR; not followed"
-                elif not target.is_file():
+                elif not p.resolve().is_file():
                     continue
             elif not p.is_file():
                 continue

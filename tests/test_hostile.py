@@ -220,6 +220,8 @@ EXPECTED_FAILURES = {
     "billion-laughs.docx": ("DTD", "DTD"),
     "external-entity.docx": ("DTD", "DTD"),
     "link-out.txt": ("链接", "link"),
+    "linked-folder-out": ("文件夹", "folder outside"),
+    "broken-link.txt": ("链接无效", "broken"),
     "0-hang-parser.txt": ("超时", "time limit"),
     "crash-parser.txt": ("异常退出", "crashed"),
     "balloon-parser.txt": ("内存", "memory"),
@@ -309,6 +311,8 @@ def build_corpus(base: Path) -> dict:
 
     # a symlink out of RAW_DIR, and the simulated parser faults (see SITECUSTOMIZE)
     os.symlink(outside / "secret.txt", raw / "link-out.txt")
+    os.symlink(outside, raw / "linked-folder-out")              # a folder outside RAW_DIR (holding secret.txt)
+    os.symlink(raw / "no-such-file.txt", raw / "broken-link.txt")
     for name in ("0-hang-parser.txt", "crash-parser.txt", "balloon-parser.txt"):  # the hang first: it overlaps
         (raw / name).write_bytes(txt)
     return {"raw": raw, "outside": outside, "same_as": same_as, "sources": src}
@@ -357,8 +361,8 @@ def test_the_audit_completes_and_lists_every_file(hostile):
     assert hostile["returncode"] == 0, hostile["proc"].stderr[-3000:]
     raw = hostile["raw"]
     expected = set()
-    for root, _dirs, files in os.walk(raw):
-        for name in files:
+    for root, dirs, files in os.walk(raw):
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:  # links to folders: reported too
             rel = (Path(root) / name).relative_to(raw).as_posix()
             if rel not in ("manifest.csv", "agencies.csv") and not name.startswith("."):
                 expected.add(rel)
