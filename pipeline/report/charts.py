@@ -296,7 +296,8 @@ def agency_rule_heatmap(findings: pd.DataFrame) -> Figure:
         shown[-1, :] = np.nan   # the aggregate row is not comparable: printed, not coloured
     cmap = matplotlib.colormaps["OrRd"].with_extremes(bad="#eeeeee")
     vmax = max(1.0, float(np.nanmax(shown)) if np.isfinite(shown).any() else 1.0)
-    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=vmax, aspect="auto",
+                   interpolation="nearest")
     for (i, j), v in np.ndenumerate(values):
         if v:
             dark = np.isfinite(shown[i, j]) and shown[i, j] > 0.6 * vmax

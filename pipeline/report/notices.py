@@ -12,6 +12,7 @@ Chinese Windows/WPS installation has), so Word does not fall back to a Latin fon
 from __future__ import annotations
 
 import logging
+from copy import deepcopy
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ from docx.shared import Mm, Pt
 
 from . import labels as L
 from .csvout import _is_missing
-from .workbook import file_stem
+from .workbook import file_stem, run_parallel
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +58,45 @@ def _text(v) -> str:
     return "" if _is_missing(v) else str(v)
 
 
+_RPR: dict[tuple, object] = {}
+_PPR: dict[tuple, object] = {}
+
+
 def _font(run, east_asia: str, size: float, bold: bool = False) -> None:
-    run.font.name = LATIN_FONT
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    rpr = run._element.get_or_add_rPr()
-    rfonts = rpr.get_or_add_rFonts()
-    rfonts.set(qn("w:eastAsia"), east_asia)
-    rfonts.set(qn("w:ascii"), LATIN_FONT)
-    rfonts.set(qn("w:hAnsi"), LATIN_FONT)
+    """Latin and East Asian font, size and weight on the run itself (w:rFonts w:eastAsia), so Word and WPS never
+    substitute a Latin font for the Chinese text. The rPr element is built once per style and copied."""
+    key = (east_asia, size, bold)
+    rpr = _RPR.get(key)
+    if rpr is None:
+        run.font.name = LATIN_FONT
+        run.font.size = Pt(size)
+        run.font.bold = bold
+        rfonts = run._element.get_or_add_rPr().get_or_add_rFonts()
+        rfonts.set(qn("w:eastAsia"), east_asia)
+        rfonts.set(qn("w:ascii"), LATIN_FONT)
+        rfonts.set(qn("w:hAnsi"), LATIN_FONT)
+        _RPR[key] = deepcopy(run._element.rPr)
+        return
+    run._element.insert(0, deepcopy(rpr))
 
 
 def _para(doc, text: str = "", font: str = BODY_FONT, size: float = 16, bold: bool = False, align=None,
           indent: bool = True, space_after: float = 0):
     p = doc.add_paragraph()
-    fmt = p.paragraph_format
-    fmt.line_spacing = Pt(28)          # 28-point fixed line spacing, as in official documents
-    fmt.space_after = Pt(space_after)
-    fmt.space_before = Pt(0)
-    if indent:
-        fmt.first_line_indent = Pt(size * 2)
-    if align is not None:
-        p.alignment = align
+    key = (size if indent else 0, align, space_after)
+    ppr = _PPR.get(key)
+    if ppr is None:
+        fmt = p.paragraph_format
+        fmt.line_spacing = Pt(28)          # 28-point fixed line spacing, as in official documents
+        fmt.space_after = Pt(space_after)
+        fmt.space_before = Pt(0)
+        if indent:
+            fmt.first_line_indent = Pt(size * 2)
+        if align is not None:
+            p.alignment = align
+        _PPR[key] = deepcopy(p._p.pPr)
+    else:
+        p._p.insert(0, deepcopy(ppr))
     if text:
         _font(p.add_run(text), font, size, bold)
     return p
@@ -90,7 +108,7 @@ def _labelled(doc, label: str, text: str) -> None:
     _font(p.add_run(text), BODY_FONT, 16)
 
 
-def _setup(doc, agency: str) -> None:
+def _setup(doc) -> None:
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
     section.top_margin, section.bottom_margin = Mm(37), Mm(35)
@@ -100,7 +118,6 @@ def _setup(doc, agency: str) -> None:
     style.font.size = Pt(16)
     style.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), BODY_FONT)
     props = doc.core_properties
-    props.title = f"关于{agency}政府信息公开工作年度报告问题的整改通知"
     props.author = "政府信息公开年度报告审核"
     props.comments = "由年度报告批量审核工具生成"
 
@@ -118,24 +135,43 @@ def remedy(rule_id: str, status: str) -> str:
     return REMEDY_BY_GROUP.get(L.rule_group(rule_id), REMEDY_DEFAULT)
 
 
-def build_notice(agency: str, reports: pd.DataFrame, findings: pd.DataFrame):
+_DOC = None
+
+
+def _new_document(agency: str):
+    """The page set-up and styles are built once; each notice empties the body and fills it again (re-opening a
+    package costs more than writing a notice)."""
+    global _DOC
+    if _DOC is None:
+        _DOC = Document()
+        _setup(_DOC)
+    body = _DOC.element.body
+    for child in list(body):
+        if child.tag != qn("w:sectPr"):
+            body.remove(child)
+    _DOC.core_properties.title = f"关于{agency}政府信息公开工作年度报告问题的整改通知"
+    return _DOC
+
+
+def build_notice(agency: str, reports: list[dict], findings: list[dict]):
     """The notice Document for one agency: *reports* its reports (ordered), *findings* its errors/warnings."""
-    doc = Document()
-    _setup(doc, agency)
-    years = sorted({int(y) for y in pd.to_numeric(findings["year"], errors="coerce").dropna()})
+    doc = _new_document(agency)
+    years = sorted({int(f["year"]) for f in findings if not _is_missing(f.get("year"))})
     year_text = "、".join(f"{y}年度" for y in years)
     _para(doc, f"关于{agency}{year_text}政府信息公开工作年度报告问题的整改通知", TITLE_FONT, 22, bold=True,
           align=WD_ALIGN_PARAGRAPH.CENTER, indent=False, space_after=12)
     _para(doc, f"{agency}：", indent=False)
     n = len(findings)
-    n_err = int((findings["severity"] == "error").sum())
+    n_err = sum(f.get("severity") == "error" for f in findings)
     _para(doc, "根据《中华人民共和国政府信息公开条例》第四十九条、第五十条和国务院办公厅政府信息公开办公室印发的"
                f"《中华人民共和国政府信息公开工作年度报告格式》，我们对你单位公开的{year_text or ''}政府信息公开工作"
                f"年度报告进行了审核，发现问题{n}项（其中错误{n_err}项、警告{n - n_err}项）。现将有关问题通知如下，"
                "请认真对照整改。")
-    by_report = {rid: g for rid, g in findings.groupby(findings["report_id"].astype(object), sort=False)}
+    by_report: dict[str, list[dict]] = {}
+    for f in findings:
+        by_report.setdefault(f["report_id"], []).append(f)
     part = 0
-    for r in reports.to_dict("records"):
+    for r in reports:
         rid = r["report_id"]
         if rid not in by_report:
             continue
@@ -146,7 +182,7 @@ def build_notice(agency: str, reports: pd.DataFrame, findings: pd.DataFrame):
         _para(doc, f"{_ordinal(part)}、{year}报告存在的问题", HEADING_FONT, 16)
         _para(doc, f"审核对象：《{title}》（文件：{_text(r.get('source_file'))}）。")
         template = _text(r.get("template")) or "gb2021"
-        for i, f in enumerate(g.to_dict("records"), start=1):
+        for i, f in enumerate(g, start=1):
             rule_id = _text(f.get("rule_id"))
             name = L.rule_title(rule_id) or rule_id
             sev = L.SEVERITY_ZH.get(_text(f.get("severity")), "")
@@ -169,6 +205,11 @@ def build_notice(agency: str, reports: pd.DataFrame, findings: pd.DataFrame):
     return doc
 
 
+def _notice_job(item) -> None:
+    path, name, reps, fa = item
+    build_notice(name, reps, fa).save(path)
+
+
 def write_notices(notices_dir: Path, reports: pd.DataFrame, findings: pd.DataFrame) -> dict[str, Path]:
     """One DOCX per agency that has errors or warnings; returns agency -> written path (in agency order)."""
     if findings.empty:
@@ -181,14 +222,21 @@ def write_notices(notices_dir: Path, reports: pd.DataFrame, findings: pd.DataFra
     notices_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     written: dict[str, Path] = {}
-    rep_groups = reports.groupby(rep_agency, sort=False).indices
-    for name, fa in f.groupby(agency, sort=True):
-        ra = reports.iloc[rep_groups.get(name, [])]
-        ra = ra[ra["report_id"].isin(fa["report_id"])]
-        ra = ra.assign(_y=pd.to_numeric(ra["year"], errors="coerce")).sort_values(
-            ["_y", "source_file"], kind="stable").drop(columns="_y")
-        doc = build_notice(name, ra, fa)
+    f = f.assign(_agency=agency)
+    rep = reports.assign(_agency=rep_agency, _y=pd.to_numeric(reports["year"], errors="coerce"))
+    rep = rep.sort_values(["_agency", "_y", "source_file"], kind="stable")
+    rep_records: dict[str, list[dict]] = {}
+    for r in rep.to_dict("records"):
+        rep_records.setdefault(r["_agency"], []).append(r)
+    by_agency: dict[str, list[dict]] = {}
+    for x in f.to_dict("records"):
+        by_agency.setdefault(x["_agency"], []).append(x)
+    jobs = []
+    for name in sorted(by_agency):
+        fa = by_agency[name]
+        ids = {x["report_id"] for x in fa}
         path = notices_dir / f"{file_stem(name, used)}_整改通知.docx"
-        doc.save(path)
+        jobs.append((str(path), name, [r for r in rep_records.get(name, []) if r["report_id"] in ids], fa))
         written[name] = path
+    run_parallel(_notice_job, jobs, ())
     return written
