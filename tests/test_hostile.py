@@ -258,6 +258,10 @@ def build_corpus(base: Path) -> dict:
         if (FIXTURES / "pdf" / "special" / name).is_file():
             shutil.copy(FIXTURES / "pdf" / "special" / name, raw / name)
     (raw / "scanned-image-only.pdf").write_bytes(_image_only_pdf())
+    from test_pdf import _minimal_pdf
+
+    (raw / "no-table.pdf").write_bytes(_minimal_pdf(["2023 annual report on government information disclosure",
+                                                     "A text layer and no statistical table at all."]))
 
     # Word tricks
     (raw / "zip-bomb.docx").write_bytes(_zip_bomb_docx())
@@ -386,6 +390,10 @@ def test_every_bad_file_fails_alone_with_a_clear_bilingual_error(hostile):
         assert "加密" in reports["encrypted-user.pdf"]["error"] and "password" in reports["encrypted-user.pdf"]["error"]
     if "owner-only.pdf" in reports:  # printing/copying restrictions only: readable
         assert reports["owner-only.pdf"]["status"] == "ok", reports["owner-only.pdf"]["error"]
+    # a PDF with a text layer and no table: partial, with the finding that no table could be found
+    assert reports["no-table.pdf"]["status"] == "partial", reports["no-table.pdf"]
+    rid = reports["no-table.pdf"]["report_id"]
+    assert any(f["report_id"] == rid and f["rule_id"] == "R-EXT-04" for f in _read_csv(hostile["out"] / "findings.csv"))
     # the deep page is read (what libxml2 keeps of it) or refused, never a crash of the run
     deep = reports["deep-200000.html"]
     assert deep["status"] in ("ok", "partial", "failed")
@@ -472,15 +480,16 @@ def test_no_output_cell_would_run_as_a_formula(hostile):
     assert "'=1+2 公式开头.txt" in names and "'@SUM(A1) 文件.txt" in names
     agencies = {r["agency"] for r in _read_csv(out / "reports.csv")}
     assert "'=HYPERLINK(\"http://example.invalid/x\",\"点击\")" in agencies
-    wb = load_workbook(out / "audit.xlsx")
+    wb = load_workbook(out / "audit.xlsx", read_only=True)
     n_cells = 0
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for cell in row:
                 n_cells += 1
-                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                where = (ws.title, getattr(cell, "coordinate", ""), cell.value)
+                assert cell.data_type != "f", where
                 if isinstance(cell.value, str):
-                    assert not cell.value.startswith(("=", "+", "@")), (ws.title, cell.coordinate, cell.value)
+                    assert not cell.value.startswith(("=", "+", "@")), where
     assert n_cells > 50
 
 
