@@ -132,8 +132,10 @@ def _contains(texts: pd.Series, years: pd.Series, patterns) -> pd.Series:
     if not any("{" in p for p in patterns):
         rx = re.compile("|".join(f"(?:{_ungroup(p)})" for p in patterns))
         return pd.Series([rx.search(t) is not None for t in tl], index=texts.index, dtype=bool)
-    comp = _compiled(patterns, years)
-    return pd.Series([any(rx.search(t) for rx in comp[y]) for t, y in zip(tl, years.tolist())],
+    # one alternation per report year (placeholders filled), so each text is scanned once
+    joined = {y: re.compile("|".join(f"(?:{_ungroup(rx.pattern)})" for rx in rxs))
+              for y, rxs in _compiled(patterns, years).items()}
+    return pd.Series([joined[y].search(t) is not None for t, y in zip(tl, years.tolist())],
                      index=texts.index, dtype=bool)
 
 
