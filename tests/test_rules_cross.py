@@ -289,7 +289,7 @@ def test_peer_rate_outlier():
 
 def test_minhash_recall_near_the_threshold():
     """R-X-01's index with the settings of rules/checks.yaml finds (nearly) every pair whose exact Jaccard is just
-    above the 0.9 threshold, and reports none below it: 120 planted pairs at Jaccard 0.90–0.97 among 600 texts."""
+    above the 0.9 threshold, and reports none below it: about 120 planted pairs at Jaccard 0.90–0.97 among 600 texts."""
     import yaml
     from pathlib import Path
 
@@ -304,12 +304,13 @@ def test_minhash_recall_near_the_threshold():
     planted = {}
     for i in range(120):
         base = texts[i]
-        for n_edits in range(1, 40):     # edit single characters until the exact Jaccard drops just below 0.97
+        target = rng.uniform(thr + 0.005, 0.97)
+        for n_edits in range(1, 80):     # edit single characters until the exact Jaccard drops below the target
             chars = list(base)
             for p in rng.choice(len(chars), n_edits, replace=False):
                 chars[p] = rng.choice(pool)
             j = jaccard_sets(shingles(base, 5), shingles("".join(chars), 5))
-            if j < 0.97:
+            if j < target:
                 break
         if j >= thr:
             texts[300 + i] = "".join(chars)
