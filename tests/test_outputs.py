@@ -273,6 +273,29 @@ def test_text_from_reports_never_becomes_a_formula(tmp_path):
     assert cell.value == "'=SUM(1,2)" and cell.data_type == "s" and "@SUM(A1)" in cell.comment.text
 
 
+def test_column_and_table_findings_mark_the_header_and_the_title(tmp_path):
+    reports = pd.DataFrame({"report_id": ["r1"], "source_file": ["a.html"], "agency": ["某局"],
+                            "year": pd.array([2023], dtype="Int64"), "template": ["gb2021"], "status": ["ok"]})
+    cells = pd.DataFrame({"report_id": ["r1"], "table": ["t3"], "row_id": ["t3.new_received"],
+                          "col_id": ["col.total"], "value": [3.0], "state": ["NUMBER"], "raw": ["3"]})
+    findings = pd.DataFrame({"report_id": ["r1", "r1"], "agency": ["某局"] * 2, "year": [2023] * 2,
+                             "rule_id": ["R-TPL-06", "R-T3-06"], "severity": ["warning", "warning"],
+                             "status": ["FAIL"] * 2, "table": ["t3", "t3"], "row_id": ["", ""],
+                             "col_id": ["col.legal_service_org", ""], "message": ["表三缺少「法律服务机构」列", "表三整表空白"]})
+    f = csvout.prepare({"reports": reports, "cells": cells, "findings": findings})
+    workbook.write_workbook(tmp_path / "a.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"])
+    book = load_workbook(tmp_path / "a.xlsx")
+    (_, sheet), = sheets_by_report(book).values()
+    ws = book[sheet]
+    first = next(r for r in ws.iter_rows() if r[0].value == "一、本年新收政府信息公开申请数量")[0].row
+    header = [c for c in ws[first - 1]]
+    col = [c.id for c in templates.get("gb2021").t3_cols].index("col.legal_service_org") + 2
+    assert header[col - 1].value == "法律服务机构" and fill_rgb(header[col - 1]) == SEVERITY_RGB["warning"]
+    assert "R-TPL-06" in header[col - 1].comment.text
+    title = next(r[0] for r in ws.iter_rows() if isinstance(r[0].value, str) and r[0].value.startswith("表三"))
+    assert fill_rgb(title) == SEVERITY_RGB["warning"] and "表三整表空白" in title.comment.text
+
+
 def test_large_batch_gets_one_workbook_per_agency(out, tmp_path, findings_rows, reports_rows):
     frames = {
         "reports": pd.read_csv(out / "reports.csv", encoding="utf-8-sig", dtype={"report_id": str},

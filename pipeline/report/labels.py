@@ -94,6 +94,7 @@ class LayoutRow:
     row_id: str = ""
     cells: tuple = ()
     merge: tuple = ()   # (first col, last col) pairs (0-based within the value columns) for header rows
+    keys: tuple = ()    # header rows naming the columns: (table, '', col_id) per value column (column findings)
 
 
 def _label_template(template_id) -> str:
@@ -111,7 +112,8 @@ def layout(template_id: str) -> tuple[LayoutRow, ...]:
     for b in t.t2_blocks:
         unit = f"（单位：{b.unit}）" if b.unit else ""
         rows.append(LayoutRow("caption", b.caption + unit, "t2", b.id))
-        rows.append(LayoutRow("header", "信息内容", "t2", b.id, tuple(c.label for c in b.cols)))
+        rows.append(LayoutRow("header", "信息内容", "t2", b.id, tuple(c.label for c in b.cols),
+                              keys=tuple(("t2", "", c.id) for c in b.cols)))
         for r in b.rows:
             rows.append(LayoutRow("data", r.label, "t2", r.id, tuple(("t2", r.id, c.id) for c in b.cols)))
     # 表三
@@ -121,7 +123,8 @@ def layout(template_id: str) -> tuple[LayoutRow, ...]:
                           ("申请人情况",) + ("",) * (n - 1), ((0, n - 1),)))
     rows.append(LayoutRow("header", "", "t3", "", ("自然人",) + ("法人或其他组织",) + ("",) * (n - 4) + ("总计",),
                           ((1, n - 2),)))
-    rows.append(LayoutRow("header", "", "t3", "", tuple(c.label for c in t.t3_cols)))
+    rows.append(LayoutRow("header", "", "t3", "", tuple(c.label for c in t.t3_cols),
+                          keys=tuple(("t3", "", c.id) for c in t.t3_cols)))
     groups = {g.id: g for g in t.t3_groups}
     seen_groups: set[str] = set()
     for r in t.t3_rows:
@@ -160,7 +163,8 @@ def layout(template_id: str) -> tuple[LayoutRow, ...]:
             i += 1
     rows.append(LayoutRow("header", "", "t4", "", tuple(top), tuple(merge_top)))
     rows.append(LayoutRow("header", "", "t4", "", tuple(mid), tuple(merge_mid)))
-    rows.append(LayoutRow("header", "", "t4", "", tuple(c.label for _ in t.t4_groups for c in t.t4_cols)))
+    rows.append(LayoutRow("header", "", "t4", "", tuple(c.label for _ in t.t4_groups for c in t.t4_cols),
+                          keys=tuple(("t4", "", c.id) for _ in t.t4_groups for c in t.t4_cols)))
     rows.append(LayoutRow("data", "案件数", "t4", "",
                           tuple(("t4", g.id, c.id) for g in t.t4_groups for c in t.t4_cols)))
     return tuple(rows)

@@ -608,6 +608,14 @@ class _ReportData:
                 self.on_cell.setdefault(key, []).append(f)
 
 
+def _counts(findings: list[dict]) -> dict[str, int]:
+    out = dict.fromkeys(SEVERITY_ZH, 0)
+    for f in findings:
+        if f.get("severity") in out:
+            out[f["severity"]] += 1
+    return out
+
+
 def _comment_and_fill(items: list[dict]) -> tuple[str | None, str | None]:
     if not items:
         return None, None
@@ -675,8 +683,7 @@ def _detail_sheet(wb: Workbook, title: str, report: dict, data: _ReportData, bac
     info = [
         ("文件", report.get("source_file")), ("模板", L.TEMPLATE_ZH.get(report.get("template"), report.get("template"))),
         ("状态", REPORT_STATUS_ZH.get(report.get("status"), report.get("status"))),
-        ("问题", f"错误 {int(report.get('n_errors') or 0)} 条，警告 {int(report.get('n_warnings') or 0)} 条，"
-                f"提示 {int(report.get('n_infos') or 0)} 条"),
+        ("问题", "，".join(f"{SEVERITY_ZH[sev]} {n} 条" for sev, n in _counts(data.findings).items())),
     ]
     if not _is_missing(report.get("error")) and report.get("error"):
         info.append(("错误说明", report.get("error")))
@@ -708,8 +715,11 @@ def _detail_sheet(wb: Workbook, title: str, report: dict, data: _ReportData, bac
                 put([_make_cell(ws, lr.label, styles.named("bold"))])
             elif lr.kind == "header":
                 hdr = [_make_cell(ws, lr.label or None, styles.named("header+grid"))]
-                for text in lr.cells:
-                    hdr.append(_make_cell(ws, text or None, styles.named("header+grid")))
+                for j, text in enumerate(lr.cells):
+                    items = data.on_cell.get(lr.keys[j], []) if lr.keys else []   # a finding on a whole column
+                    comment, sev = _comment_and_fill(items)
+                    hdr.append(_make_cell(ws, text or None, styles.named("header+grid" + (f"+{sev}" if sev else "")),
+                                          comment))
                 put(hdr, lr.merge)
             else:  # data / group rows
                 items = data.on_cell.get((lr.table, lr.row_id, ""), []) if lr.row_id else []
