@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit with status 3 when a finding of this severity or worse exists")
     a.add_argument("--timeout", metavar="SECONDS", type=_non_negative_float, default=60.0,
                    help="time limit for reading one document (default: 60); a document that takes longer is "
-                        "stopped and reported as failed; 0 = no limit")
+                        "stopped and reported as failed (one read page by page, such as a long scan, may take up "
+                        "to 10 times this while it makes progress); 0 = no limit")
     a.add_argument("--max-memory", metavar="MB", type=_non_negative_int, default=2048,
                    help="memory limit of each worker process reading documents, in MB (default: 2048); a "
                         "document needing more is reported as failed; 0 = no limit")

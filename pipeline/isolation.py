@@ -8,7 +8,10 @@ batch. `imap_isolated` runs a function over items in a small pool of worker proc
   worker: Python raises ``MemoryError`` (the caller's function turns it into a failed row), and a native library that
   aborts or crashes takes only the worker down;
 - **time**: the parent gives each document a deadline; a worker still busy when it passes is killed (SIGKILL) and
-  replaced, and the document gets the fallback result (a bilingual error);
+  replaced, and the document gets the fallback result (a bilingual error). A reader that makes visible progress on
+  a long document (a page of a scanned PDF read by OCR) calls `still_working()`, which moves its deadline on by
+  `timeout` — up to `max_extension` (default 10) times `timeout` in all, so a long scan is read and an endless one
+  still stops;
 - **crashes**: a worker that dies while reading is replaced; the document gets the fallback result;
 - workers die with the parent (``PR_SET_PDEATHSIG`` on Linux; otherwise they exit when the pipe closes), write no
   core dumps, and are shut down when the iteration ends or is abandoned.
@@ -31,13 +34,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 DEFAULT_TIMEOUT = 60.0        # seconds per document
 DEFAULT_MAX_MEMORY_MB = 2048  # per worker process (a scanned report with OCR peaks near 1 GB)
+MAX_EXTENSION = 10            # a document that keeps reporting progress gets at most this many timeouts in all
 
 
 @dataclass(frozen=True)
 class Limits:
-    """`timeout` seconds per document and `max_memory_mb` per worker; None or 0 means no limit."""
+    """`timeout` seconds per document and `max_memory_mb` per worker; None or 0 means no limit. A document whose
+    reader reports progress (`still_working`) may take up to `max_extension` timeouts in all."""
     timeout: float | None = DEFAULT_TIMEOUT
     max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB
+    max_extension: int = MAX_EXTENSION
 
 
 def timeout_message(seconds: float) -> str:
@@ -69,6 +75,20 @@ def internal_error_message(detail: str) -> str:
 
 
 # --- worker side --------------------------------------------------------------------------------------------------
+
+_progress_conn = None  # in a worker: the pipe to the parent, and the index of the document being read
+_progress_idx = -1
+
+
+def still_working() -> None:
+    """Called by a reader after each unit of visible progress (e.g. one OCR'd page): the parent moves this document's
+    deadline on by one timeout (bounded by MAX_EXTENSION). A no-op outside a worker process."""
+    if _progress_conn is None:
+        return
+    try:
+        _progress_conn.send((_progress_idx, None, "progress"))
+    except (OSError, ValueError):
+        pass
 
 def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
@@ -120,6 +140,7 @@ def set_memory_limit(max_memory_mb: int | None) -> None:
 
 
 def _worker_main(conn, fn: Callable, max_memory_mb: int | None) -> None:
+    global _progress_conn, _progress_idx
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import faulthandler
@@ -134,6 +155,7 @@ def _worker_main(conn, fn: Callable, max_memory_mb: int | None) -> None:
         if msg is None:
             return
         idx, item = msg
+        _progress_conn, _progress_idx = conn, idx
         try:
             out = (idx, True, fn(item))
         except MemoryError:
@@ -164,12 +186,18 @@ class _Worker:
         self.proc.start()
         child.close()
         self.task: tuple[int, Any] | None = None
-        self.deadline = float("inf")
+        self.deadline = self.last_deadline = float("inf")
 
-    def give(self, idx: int, item, timeout: float | None) -> None:
+    def give(self, idx: int, item, timeout: float | None, max_extension: int = MAX_EXTENSION) -> None:
         self.task = (idx, item)
-        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        now = time.monotonic()
+        self.deadline = now + timeout if timeout else float("inf")
+        self.last_deadline = now + timeout * max(1, max_extension) if timeout else float("inf")
         self.conn.send((idx, item))
+
+    def extend(self, timeout: float | None) -> None:
+        if timeout:
+            self.deadline = min(time.monotonic() + timeout, self.last_deadline)
 
     def kill(self) -> int | None:
         if self.proc.is_alive():
@@ -212,7 +240,7 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                 if w.task is None and queue:
                     idx, item = queue.popleft()
                     try:
-                        w.give(idx, item, timeout)
+                        w.give(idx, item, timeout, limits.max_extension)
                     except (OSError, ValueError):  # the worker died before it got the task
                         yield idx, fallback(item, crash_message(w.kill(), limits.max_memory_mb))
                         pool[pool.index(w)] = _Worker(ctx, fn, limits.max_memory_mb)
@@ -234,6 +262,15 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         w.task = None
                         replace.append(w)
                         yield idx, fallback(item, crash_message(code, limits.max_memory_mb))
+                        continue
+                    if ok is None:  # still_working(): progress on a long document
+                        w.extend(timeout)
+                        if time.monotonic() < w.deadline:
+                            continue
+                        w.kill()  # past its last deadline, however busy it keeps
+                        w.task = None
+                        replace.append(w)
+                        yield idx, fallback(item, timeout_message(timeout))
                         continue
                     w.task, w.deadline = None, float("inf")
                     if ok:

@@ -179,6 +179,9 @@ def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
                 return
             counters["image"] = counters.get("image", 0) + 1
             blocks.extend(ocr.ocr_image_bytes(data, f"网页图片{counters['image']}"))
+            from ..isolation import still_working
+
+            still_working()
         except Exception:  # an unreadable picture costs that picture, not the page
             meta.setdefault("unread_images", []).append(src[:100])
 

@@ -733,6 +733,8 @@ def parse_pdf(path_or_file) -> tuple[list[Block], dict, str, int]:
 
 
 def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, int]:
+    from ..isolation import still_working
+
     meta: dict = {}
     try:
         info = doc.get_metadata_dict(skip_empty=True)
@@ -785,6 +787,7 @@ def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, in
                     page_blocks, reaches_bottom = _pdfium_lines(pages[i], textpages[i], pno), False
                     state.clear()
                 blocks.extend(page_blocks)
+                still_working()
                 if i + 1 < n_pages and (reaches_bottom or starts_with_numbers(texts[i + 1])):
                     table_pages.add(i + 1)  # the table may go on over the page break
             elif textpages[i].count_chars() == 0 or not texts[i].strip():
@@ -797,6 +800,7 @@ def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, in
                             got = ocr.ocr_page(pages[i].render(scale=200 / 72).to_pil(), pno, name) or []
                         except Exception as exc:  # noqa: BLE001 - an OCR failure loses this page only
                             meta.setdefault("ocr_errors", []).append(f"page {pno}: {type(exc).__name__}: {exc}"[:300])
+                        still_working()  # a long scan keeps its time limit moving, page by page
                     if got is None:
                         image_pages.append(pno)
                     else:
