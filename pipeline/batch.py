@@ -118,6 +118,11 @@ def process_one(item: tuple[str, str, str, dict]) -> Normalized:
         return normalize(doc, report_id_for(rel, ""), overrides)
 
 
+def process_many(items: list[tuple[str, str, str, dict]]) -> list[Normalized]:
+    """Dask task: process_one over a few documents."""
+    return [process_one(it) for it in items]
+
+
 def failed_one(item: tuple[str, str, str, dict], error: str) -> Normalized:
     """The result of a document whose reading was stopped (time or memory limit, crashed parser): a failed row
     with `error`, identified as a normal read would identify it (sha256 of the bytes, format from the content)."""
@@ -179,16 +184,21 @@ def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: in
         from distributed import Client  # optional dependency
 
         with Client(scheduler) as client:
-            futures = client.map(process_one, items, pure=False)
-            for i in range(len(futures)):
-                res = futures[i].result()
-                futures[i] = None  # release the result on the cluster
-                if sink:
-                    sink(i, res)
-                else:
-                    results.append(res)
+            # a few documents per task: a task costs the scheduler about as much as reading a small report
+            threads = max(1, sum(client.nthreads().values()))
+            size = max(1, min(16, len(items) // (4 * threads)))
+            chunks = [items[k:k + size] for k in range(0, len(items), size)]
+            futures = client.map(process_many, chunks, pure=False)
+            for c in range(len(futures)):
+                part = futures[c].result()
+                futures[c] = None  # release the results on the cluster
+                for j, res in enumerate(part):
+                    if sink:
+                        sink(c * size + j, res)
+                    else:
+                        results.append(res)
                 if prog:
-                    prog.step()
+                    prog.step(len(part))
     else:
         placed: list[Normalized | None] = [None] * (0 if sink else len(items))
         for idx, res in imap_isolated(process_one, items, workers, limits or Limits(), failed_one):
