@@ -456,6 +456,14 @@ def test_unwritable_parent_by_permissions(tmp_path):
         ro.chmod(0o700)
 
 
+def test_progress_lines_name_each_group_of_outputs(tmp_path, no_charts):
+    lines: list[str] = []
+    report.write_outputs(tmp_path / "out", make_frames(), progress=lines.append)
+    assert [x.split("（")[0] for x in lines] == [
+        "写入输出 CSV/parquet", "写入输出 审核工作簿 audit.xlsx", "写入输出 图表 charts/", "写入输出 整改通知 notices/",
+        "写入输出 汇总页 index.html"]
+
+
 def test_missing_keys_and_columns_are_written_empty(tmp_path, no_charts, caplog):
     frames = make_frames()
     del frames["sections"]

@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -53,8 +54,15 @@ class OutputDirError(OSError):
 
 # ---------------------------------------------------------------------------------------------------- building
 
-def _build(tmp: Path, frames: dict[str, pd.DataFrame]) -> None:
+def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
+    t0 = time.monotonic()
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(f"写入输出 {text}（{time.monotonic() - t0:.0f}s）")
+
     f = csvout.prepare(frames)
+    stage("CSV/parquet")
     csvout.write_csv(tmp / "reports.csv", f["reports"])
     csvout.write_csv(tmp / "cells.csv", f["cells"])
     csvout.write_parquet(tmp / "cells.parquet", f["cells"])
@@ -62,9 +70,13 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame]) -> None:
     csvout.write_csv(tmp / "findings.csv", f["findings"])
     csvout.write_parquet(tmp / "findings.parquet", f["findings"])
     csvout.write_csv(tmp / "indicators.csv", f["indicators"])
+    stage(f"审核工作簿 audit.xlsx（{len(f['reports'])} 份报告）")
     workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"])
+    stage("图表 charts/")
     charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"])
+    stage("整改通知 notices/")
     written = notices.write_notices(tmp / notices.NOTICES_DIR, f["reports"], f["findings"])
+    stage("汇总页 index.html")
     page.write_index(tmp / "index.html", f["reports"], f["findings"], f["indicators"], tmp / "charts", written,
                      {**charts.CHARTS, **charts.CONDITIONAL_CHARTS})
 
@@ -189,14 +201,16 @@ def _check_target(out_dir: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- API
 
-def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
+def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
     """Write reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet, indicators.csv, audit.xlsx
     (+ workbooks/*.xlsx for large batches), charts/*.png/.svg, notices/*.docx and index.html into *out_dir*,
     replacing its previous content completely and atomically.
 
     *frames* has the keys reports, cells, sections, findings, indicators (columns of ``pipeline/frames.py``;
-    a missing key is written as an empty frame). Raises :class:`OutputDirError` when OUT_DIR cannot be written;
-    any other exception while building leaves the previous OUT_DIR untouched and no temporary directory behind.
+    a missing key is written as an empty frame). *progress*, if given, is called with a short Chinese line as each
+    group of files is started (for a command line to show: on large batches writing takes minutes).
+    Raises :class:`OutputDirError` when OUT_DIR cannot be written; any other exception while building leaves the
+    previous OUT_DIR untouched and no temporary directory behind.
     """
     out_dir = Path(out_dir)
     if out_dir.is_symlink():
@@ -216,7 +230,7 @@ def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
         except OSError as exc:
             raise OutputDirError(exc.errno, f"无法在 {parent} 中创建临时目录 | cannot create a temporary directory "
                                             f"next to OUT_DIR: {exc.strerror}", str(tmp)) from exc
-        _build(tmp, frames)
+        _build(tmp, frames, progress)
         _fsync_tree(tmp)
         _swap(tmp, out_dir, backup)
     except BaseException:
