@@ -155,3 +155,15 @@ def test_a_long_document_that_keeps_making_progress_is_not_stopped():
     assert got[1][0] == "failed" and "超时" in got[1][2]
     assert got[2][0] == "failed" and "超时" in got[2][2]
     assert 4.0 <= elapsed < 12  # the endless one was stopped at 4 timeouts
+
+
+def test_a_file_larger_than_any_report_is_not_read(tmp_path, monkeypatch):
+    from pipeline import ingest
+
+    p = tmp_path / "video.pdf"
+    with open(p, "wb") as fh:  # sparse: 3 MB on paper, nothing on disk
+        fh.truncate(3 * 1024 * 1024)
+    assert "文件过大" not in ingest.read_document(p, "video.pdf").error  # under the limit: read (and refused)
+    monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 2 * 1024 * 1024)
+    doc = ingest.read_document(p, "video.pdf")
+    assert doc.status == "failed" and "文件过大" in doc.error and "too large (3 MB, limit 2 MB)" in doc.error

@@ -17,6 +17,7 @@ UNSUPPORTED = {
     "unknown": "无法识别的文件格式（不是HTML、文本、PDF、Word文档或图片） | Unrecognised file format "
                "(not HTML, text, PDF, Word or an image)",
 }
+MAX_FILE_BYTES = 512 * 1024 * 1024  # a report is a few MB, a long scan ~100 MB; larger is a video or a disk image
 NO_OCR = ("文件是图片或扫描件，需要文字识别（OCR），但本机未安装OCR组件（rapidocr、onnxruntime） | The file is an image "
           "or a scan and needs OCR, which is not installed (rapidocr, onnxruntime)")
 
@@ -54,6 +55,12 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
     """Read one input file. `rel` is its path relative to RAW_DIR (used as source_file)."""
     if data is None:
         try:
+            size = Path(path).stat().st_size
+            if size > MAX_FILE_BYTES:
+                return Document(source_file=rel, format="unknown", sha256="", status="failed",
+                                error=f"文件过大（{size / 2 ** 20:.0f} MB，上限 {MAX_FILE_BYTES // 2 ** 20} MB），未读取 | "
+                                      f"The file is too large ({size / 2 ** 20:.0f} MB, limit "
+                                      f"{MAX_FILE_BYTES // 2 ** 20} MB); not read")
             data = Path(path).read_bytes()
         except OSError as exc:
             return Document(source_file=rel, format="unknown", sha256="", status="failed",
