@@ -90,6 +90,17 @@ def still_working() -> None:
     except (OSError, ValueError):
         pass
 
+
+def track_process_group(pgid: int, workdir: str | None = None) -> None:
+    """Called by a reader that starts an external program in its own process group (LibreOffice): if this worker is
+    killed (time limit, crash), the parent kills that group too and removes `workdir`. A no-op outside a worker."""
+    if _progress_conn is None:
+        return
+    try:
+        _progress_conn.send((_progress_idx, None, ("pgid", int(pgid), workdir)))
+    except (OSError, ValueError):
+        pass
+
 def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
@@ -187,6 +198,7 @@ class _Worker:
         child.close()
         self.task: tuple[int, Any] | None = None
         self.deadline = self.last_deadline = float("inf")
+        self.groups: list[tuple[int, str | None]] = []  # external programs started for the current document
 
     def give(self, idx: int, item, timeout: float | None, max_extension: int = MAX_EXTENSION) -> None:
         self.task = (idx, item)
@@ -204,6 +216,16 @@ class _Worker:
             self.proc.kill()
         self.proc.join(5)
         self.conn.close()
+        for pgid, workdir in self.groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+            if workdir:
+                import shutil
+
+                shutil.rmtree(workdir, ignore_errors=True)
+        self.groups = []
         return self.proc.exitcode
 
     def stop(self) -> None:
@@ -263,6 +285,9 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         replace.append(w)
                         yield idx, fallback(item, crash_message(code, limits.max_memory_mb))
                         continue
+                    if ok is None and isinstance(payload, tuple):  # track_process_group()
+                        w.groups.append(payload[1:])
+                        continue
                     if ok is None:  # still_working(): progress on a long document
                         w.extend(timeout)
                         if time.monotonic() < w.deadline:
@@ -272,7 +297,7 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         replace.append(w)
                         yield idx, fallback(item, timeout_message(timeout))
                         continue
-                    w.task, w.deadline = None, float("inf")
+                    w.task, w.deadline, w.groups = None, float("inf"), []
                     if ok:
                         yield ridx, payload
                     elif payload == "memory":

@@ -167,3 +167,35 @@ def test_a_file_larger_than_any_report_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 2 * 1024 * 1024)
     doc = ingest.read_document(p, "video.pdf")
     assert doc.status == "failed" and "文件过大" in doc.error and "too large (3 MB, limit 2 MB)" in doc.error
+
+
+def _convert(_item):
+    from pipeline.ingest.doc import convert_doc
+
+    return convert_doc(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+
+
+def test_a_stopped_worker_takes_its_libreoffice_with_it(tmp_path, monkeypatch):
+    """LibreOffice runs in its own process group: when the worker converting a .doc is stopped, the group dies too
+    and its temporary folder is removed (a fake soffice that hangs stands in for a stuck conversion)."""
+    pidfile = tmp_path / "pid"
+    fake = tmp_path / "bin" / "soffice"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\npwd >> {pidfile}\nexec sleep 600\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    got = dict(imap_isolated(_convert, ["x"], 1, Limits(timeout=2, max_memory_mb=None), _fallback))
+    assert got[0][0] == "failed" and "超时" in got[0][2]
+    pid, workdir = pidfile.read_text().split("\n")[:2]
+    assert Path(workdir).name.startswith("soffice-")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            state = "gone"
+        if state in ("gone", "Z"):
+            break
+        time.sleep(0.1)
+    assert state in ("gone", "Z"), f"soffice stand-in {pid} still running ({state})"
+    assert not Path(workdir).exists()

@@ -5,7 +5,8 @@
 Each conversion runs `soffice --headless --norestore --convert-to docx --outdir OUT in.doc` in its own temporary
 folder with HOME and the LibreOffice user profile (-env:UserInstallation) pointing inside it, so parallel workers
 never share a profile and nothing is left behind. On timeout the whole process group is killed (soffice starts
-soffice.bin as a child).
+soffice.bin as a child); so it is when the worker reading the document is stopped by the batch's time limit
+(pipeline/isolation.py kills the group it was told about and removes the folder).
 """
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ def soffice_convert(data: bytes, src_ext: str, target: str, timeout: float = 120
                "--nologo", "--nodefault", "--nolockcheck", "--convert-to", target, "--outdir", str(outdir), str(src)]
         proc = subprocess.Popen(cmd, cwd=tmpdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
+        from ..isolation import track_process_group
+
+        track_process_group(proc.pid, str(tmpdir))  # killed with this worker if it is stopped (time limit)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
