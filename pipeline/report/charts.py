@@ -494,7 +494,8 @@ def write_charts(charts_dir: Path, reports: pd.DataFrame, findings: pd.DataFrame
         figures = build_figures(reports, findings, indicators, cells)
         for stem, fig in figures.items():
             png, svg = charts_dir / f"{stem}.png", charts_dir / f"{stem}.svg"
-            fig.savefig(png, dpi=DPI, format="png", facecolor="white", metadata={"Software": None})
+            fig.savefig(png, dpi=DPI, format="png", facecolor="white", metadata={"Software": None},
+                        pil_kwargs={"compress_level": 1})   # a quarter faster than the default, files ~15% larger
             fig.set_layout_engine("none")   # keep the layout just computed: the SVG is laid out identically
             fig.savefig(svg, format="svg", facecolor="white", metadata={"Date": None, "Creator": None})
             written += [png, svg]
