@@ -663,6 +663,10 @@ def _detail_sheet(wb: Workbook, title: str, report: dict, data: _ReportData, bac
     for j in range(VALUE_COLS):
         ws.column_dimensions[get_column_letter(2 + j)].width = VALUE_WIDTH
     ws.freeze_panes = "B1"
+    ws.page_setup.orientation = "landscape"          # print: A4 landscape, all columns on one page width
+    ws.page_setup.paperSize = 9                      # A4 (Worksheet.PAPERSIZE_A4)
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
     styles = _Styles(ws)
     row_no = 0
 
