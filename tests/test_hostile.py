@@ -158,8 +158,14 @@ def _image_only_pdf() -> bytes:
 def _secret_png() -> bytes:
     from PIL import Image, ImageDraw
 
-    img = Image.new("L", (900, 300), 255)
-    ImageDraw.Draw(img).text((20, 120), MARKER, fill=0)
+    img = Image.new("L", (1400, 300), 255)
+    try:
+        from PIL import ImageFont
+
+        font = ImageFont.load_default(size=48)  # large enough for OCR, were the picture ever read
+    except TypeError:  # Pillow < 10.1
+        font = None
+    ImageDraw.Draw(img).text((20, 120), MARKER, fill=0, font=font)
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
@@ -201,6 +207,7 @@ def _scripted_page(page: bytes, outside_rel: str) -> bytes:
                   b'<img src="//example.invalid/protocol-relative.png" width="800" height="600">'
                   b'<img src="file:///etc/passwd" width="800" height="600">'
                   + f'<img src="{outside_rel}" width="900" height="300">'.encode()
+                  + b'<img src="img-link-out.png" width="900" height="300">'   # a link inside RAW_DIR leading out
                   + b'<iframe src="http://example.invalid/frame.html"></iframe>'
                   b'<object data="http://example.invalid/x.swf"></object>'
                   b'<svg><image href="http://example.invalid/s.png" width="900" height="300"/></svg>'
@@ -220,6 +227,7 @@ EXPECTED_FAILURES = {
     "billion-laughs.docx": ("DTD", "DTD"),
     "external-entity.docx": ("DTD", "DTD"),
     "link-out.txt": ("链接", "link"),
+    "img-link-out.png": ("链接", "link"),
     "linked-folder-out": ("文件夹", "folder outside"),
     "broken-link.txt": ("链接无效", "broken"),
     "0-hang-parser.txt": ("超时", "time limit"),
@@ -315,6 +323,7 @@ def build_corpus(base: Path) -> dict:
 
     # a symlink out of RAW_DIR, and the simulated parser faults (see SITECUSTOMIZE)
     os.symlink(outside / "secret.txt", raw / "link-out.txt")
+    os.symlink(outside / "secret.png", raw / "img-link-out.png")   # also referenced by scripts-and-remote.html
     os.symlink(outside, raw / "linked-folder-out")              # a folder outside RAW_DIR (holding secret.txt)
     os.symlink(raw / "no-such-file.txt", raw / "broken-link.txt")
     for name in ("0-hang-parser.txt", "crash-parser.txt", "balloon-parser.txt"):  # the hang first: it overlaps
