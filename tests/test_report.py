@@ -456,6 +456,15 @@ def test_unwritable_parent_by_permissions(tmp_path):
         ro.chmod(0o700)
 
 
+def test_an_empty_batch_still_gets_every_output(tmp_path, no_charts):
+    report.write_outputs(tmp_path / "out", {})
+    files = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert files == set(report.OUTPUT_FILES)  # no notices, no per-agency workbooks
+    assert "本批次没有报告" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    wb = load_workbook(tmp_path / "out" / "audit.xlsx")
+    assert wb.sheetnames == ["总览", "问题清单", "指标", "规则说明"]
+
+
 def test_progress_lines_name_each_group_of_outputs(tmp_path, no_charts):
     lines: list[str] = []
     report.write_outputs(tmp_path / "out", make_frames(), progress=lines.append)
