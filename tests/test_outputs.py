@@ -324,6 +324,10 @@ def test_large_batch_gets_one_workbook_per_agency(out, tmp_path, findings_rows, 
 
     for rid, (file, sheet) in links.items():
         assert sheet in book_for(file).sheetnames
+    per_file = Counter(links[f["report_id"]][0] for f in findings_rows)
+    for file, n in per_file.items():  # each agency workbook lists that agency's findings
+        ws = book_for(file)["问题清单"]
+        assert ws.max_row - 1 == n and [c.value for c in ws[1]] == [c.value for c in book["问题清单"][1]]
     assert _check_located_findings(book_for, links, findings_rows, reports_rows) >= 5
 
 
