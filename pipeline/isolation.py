@@ -229,12 +229,14 @@ class _Worker:
         return self.proc.exitcode
 
     def stop(self) -> None:
+        if self.task is not None:  # abandoned mid-document (the caller stopped iterating, Ctrl-C)
+            self.kill()
+            return
         try:
-            if self.task is None:
-                self.conn.send(None)
+            self.conn.send(None)
         except (OSError, ValueError):
             pass
-        self.proc.join(1 if self.task is None else 0)
+        self.proc.join(1)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(5)
