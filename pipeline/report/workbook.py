@@ -275,6 +275,10 @@ def _make_cell(ws, value, style: StyleArray | None = None, comment: str | None =
     if isinstance(value, str):
         cell._value = value   # bypass value parsing: a string cell, never a formula
         cell.data_type = "s"
+    elif type(value) is int or type(value) is float:
+        if value == value and value not in (float("inf"), float("-inf")):   # NaN/inf: no valid Excel number
+            cell._value = value   # plain numbers need no parsing either
+            cell.data_type = "n"
     elif value is not None:
         cell.value = value
     if style is not None:
