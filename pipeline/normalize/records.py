@@ -7,6 +7,7 @@ on records, whatever the input format was.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Rec:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def _is_value_like(text: str) -> bool:
     p = parse_cell(text)
     return p.state in ("NUMBER", "BLANK", "DASH") or bool(re.fullmatch(r"[\s\d.,+\-]+", unicodedata.normalize("NFKC", text)))

@@ -4,6 +4,7 @@ States follow contract.md: NUMBER, BLANK, DASH, UNPARSABLE (MISSING is decided b
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -25,7 +26,20 @@ class Parsed:
 
 
 def parse_cell(raw: str, signed: bool = False) -> Parsed:
-    """One published cell → Parsed. `signed` allows a leading +/- (gb2019 本年增/减)."""
+    """One published cell → Parsed. `signed` allows a leading +/- (gb2019 本年增/减).
+    A pure function of its arguments; memoized (a batch repeats the same few thousand cell texts), and every call
+    returns a fresh Parsed (callers may change its notes)."""
+    state, value, text, unit, notes = _parse_cell_cached(raw or "", signed)
+    return Parsed(state, value, text, unit, list(notes))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_cell_cached(raw: str, signed: bool) -> tuple:
+    p = _parse_cell(raw, signed)
+    return p.state, p.value, p.text, p.unit, tuple(p.notes)
+
+
+def _parse_cell(raw: str, signed: bool = False) -> Parsed:
     notes: list[str] = []
     s = raw or ""
     nf = unicodedata.normalize("NFKC", s)

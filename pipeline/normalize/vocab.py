@@ -118,12 +118,29 @@ def anchor_regex() -> re.Pattern:
 _SQUEEZE_DROP = re.compile(r"[\s\u3000\u00a0\u2002\u200b\ufeff\"'“”‘’「」『』()（）\[\]【】:：,，、.．。;；!！?？《》<>〈〉·・\-－—_/／|｜*]")
 
 
+_SQUEEZED: dict[str, str] = {}   # char -> what it squeezes to ('' when dropped); a few thousand distinct chars
+
+
+def _squeeze_char(ch: str) -> str:
+    kept = "".join(c for c in unicodedata.normalize("NFKC", ch) if not _SQUEEZE_DROP.match(c))
+    if len(_SQUEEZED) < 100_000:
+        _SQUEEZED[ch] = kept
+    return kept
+
+
 def squeeze(raw: str) -> tuple[str, list[int]]:
     """NFKC + drop spaces/punctuation, with a map from each squeezed char to its raw index."""
     out, idx = [], []
+    table = _SQUEEZED
     for i, ch in enumerate(raw):
-        for c in unicodedata.normalize("NFKC", ch):
-            if not _SQUEEZE_DROP.match(c):
-                out.append(c)
+        s = table.get(ch)
+        if s is None:
+            s = _squeeze_char(ch)
+        if s:
+            if len(s) == 1:
+                out.append(s)
                 idx.append(i)
+            else:
+                out.extend(s)
+                idx.extend([i] * len(s))
     return "".join(out), idx
