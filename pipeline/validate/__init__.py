@@ -137,6 +137,35 @@ def _plain_cells(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, dict]:
     return pd.DataFrame(out, index=cells.index, columns=cells.columns), dup, coded
 
 
+def _arith_codes(coded: dict, prev_parts: list[pd.DataFrame]) -> dict:
+    """Integer codes {column: (codes, uniques)} of the arithmetic cells (the own cells, then the previous-year
+    copies of context.prev_cells), derived from the own cells' codes instead of hashing millions of strings again."""
+    out = {}
+    for k in ("report_id", "table", "row_id", "col_id", "state"):
+        codes, uniq = coded[k]
+        uniq = np.asarray(uniq, dtype=object)
+        chunks, extra = [codes], []
+        if k in ("row_id", "col_id"):
+            extra = ["prev:" + str(u) for u in uniq]
+        for p in prev_parts:
+            src = p["_src"].to_numpy()
+            if k == "report_id":
+                cur = p["_cur"].to_numpy().copy()
+                lost = cur < 0                   # receiving report without cells of its own: new codes
+                if lost.any():
+                    c, u = pd.factorize(p["report_id"].to_numpy()[lost])
+                    cur[lost] = c + len(uniq) + len(extra)
+                    extra.extend(u)
+                chunks.append(cur)
+            else:
+                c = codes[src]
+                if k in ("row_id", "col_id"):
+                    c = np.where(c >= 0, c + np.where(p["_dim"].to_numpy() == k, len(uniq), 0), -1)
+                chunks.append(c)
+        out[k] = (np.concatenate(chunks), np.concatenate([uniq, np.asarray(extra, dtype=object)]))
+    return out
+
+
 def _prev_needs(book: rulebook.Rulebook) -> list[tuple[str, str]]:
     """(table, dim) pairs whose previous-year cells the cross-year comparisons reference."""
     return sorted({(c.table, c.term_dim) for c in book.comparisons if c.cross_year})
@@ -200,7 +229,8 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     pc = [context.prev_cells(ctx, cl, {t: d}, ctx.extra["cv"]) for t, d in _prev_needs(book)]
     arith_cells = pd.concat([cl.assign(_prev=False)] + [p for p in pc if len(p)], ignore_index=True) \
         if any(len(p) for p in pc) else cl
-    arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context())
+    arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context(),
+                                codes=_arith_codes(coded, [p for p in pc if len(p)]))
     ctx.extra["arith"] = arith
     parts.append(arith)
     parts.extend(structure.template_rules(live, book))

@@ -188,18 +188,30 @@ def _instances(ident: Identity, val: pd.DataFrame, st: pd.DataFrame, order: list
 
 
 def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
-             context: pd.DataFrame | None = None) -> pd.DataFrame:
+             context: pd.DataFrame | None = None, codes: dict | None = None) -> pd.DataFrame:
     """Findings of every identity and comparison in the rulebook. `cells`: cells of non-failed reports, unique per
     (report_id, table, row_id, col_id), with the frame columns and lt (label template of the report); cross-year
     comparisons need the previous year's cells added with `prev:`-prefixed ids (see context.prev_cells).
-    `context`: optional per-report message fields (report_id, prev_ref ...)."""
+    `context`: optional per-report message fields (report_id, prev_ref ...). `codes`: optional precomputed
+    {column: (codes, uniques)} of report_id, table, row_id, col_id and state (as pd.factorize would give)."""
     out = []
     if cells.empty:
         return pd.DataFrame()
-    codes, uniq = pd.factorize(cells["state"])
+    given = codes or {}
+
+    def factorize(col):
+        c, u = given.get(col) or pd.factorize(cells[col])
+        return np.asarray(c), np.asarray(u, dtype=object)
+
+    codes, uniq = factorize("state")
     code_of = np.array([STATE_CODE.get(u, UNPARSABLE) for u in uniq] + [UNPARSABLE], dtype=np.int8)
     # report ids as integer codes while pivoting (the findings get the ids back); prev: copies flagged
-    rcodes, rids = pd.factorize(cells["report_id"])
+    rcodes, rids = factorize("report_id")
+    if len(rcodes) and rcodes.min() >= 0:      # codes 0..n-1 of the reports present, in code order
+        used, rcodes = _dense_unique(rcodes)
+        rids = rids[used]
+    else:
+        rcodes, rids = pd.factorize(cells["report_id"])
     first = np.unique(rcodes, return_index=True)[1]
     lt_of = pd.DataFrame({"report_id": np.arange(len(rids)), "report": np.asarray(rids, dtype=object),
                           "lt": cells["lt"].to_numpy()[first] if "lt" in cells.columns else ""})
@@ -210,9 +222,9 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
     is_prev = cells["_prev"].to_numpy(dtype=bool) if "_prev" in cells.columns else np.zeros(len(cells), dtype=bool)
     location = cells["location"].to_numpy(dtype=object) if "location" in cells.columns else None
     # every id column as integer codes once; per table only int arrays are sliced (no string copies)
-    tcodes, tnames = pd.factorize(cells["table"])
-    row_codes, row_ids = pd.factorize(cells["row_id"])
-    col_codes, col_ids = pd.factorize(cells["col_id"])
+    tcodes, tnames = factorize("table")
+    row_codes, row_ids = factorize("row_id")
+    col_codes, col_ids = factorize("col_id")
     value = cells["value"].to_numpy(dtype=float)
     state = code_of[codes]
     all_idents = tuple(book.identities) + tuple(book.comparisons)

@@ -182,7 +182,8 @@ def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "Ce
         return cells.iloc[0:0]
     cv = cv or CellView(cells)
     codes, lookup = cv._codes["report_id"]
-    link = pd.DataFrame({"code": [lookup.get(x, -1) for x in p.to_numpy()], "cur": p.index.to_numpy()})
+    link = pd.DataFrame({"code": [lookup.get(x, -1) for x in p.to_numpy()], "cur": p.index.to_numpy(),
+                         "_cur": [lookup.get(x, -1) for x in p.index.to_numpy()]})
     link = link[link["code"] >= 0]
     out = []
     # only what the identities read (the previous report's own locations and raw text are never shown)
@@ -196,12 +197,16 @@ def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "Ce
             continue
         x = cells.iloc[m["pos"].to_numpy(), take].copy()
         x["report_id"] = m["cur"].to_numpy()
-        k, uniq = pd.factorize(x[dim])
-        x[dim] = np.array(["prev:" + str(u) for u in uniq] + [""], dtype=object)[k]
+        k = cv.codes(dim)[m["pos"].to_numpy()]
+        x[dim] = np.array(["prev:" + str(u) for u in cv.uniques(dim)] + [""], dtype=object)[k]
         x["_prev"] = True
+        x["_src"] = m["pos"].to_numpy()        # row of the copied cell in `cells`
+        x["_cur"] = m["_cur"].to_numpy()       # code of the receiving report (-1: it has no cells itself)
+        x["_dim"] = dim
         out.append(x)
-    res = pd.concat(out, ignore_index=True) if out else cells.iloc[0:0].assign(_prev=True)
-    return res[list(cells.columns.intersection(res.columns)) + ["_prev"]]
+    res = pd.concat(out, ignore_index=True) if out else \
+        cells.iloc[0:0].assign(_prev=True, _src=0, _cur=0, _dim="")
+    return res[list(cells.columns.intersection(res.columns)) + ["_prev", "_src", "_cur", "_dim"]]
 
 
 def has_numbers(cells: pd.DataFrame, table: str) -> pd.Series:
