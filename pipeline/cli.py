@@ -123,6 +123,8 @@ def cmd_audit(args) -> int:
 
     from .validate import run as validate
 
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    say(f"审核规则 / validating {len(frames['reports'])} reports ...")
     findings, indicators, reports = validate(frames["reports"], frames["cells"], frames["sections"],
                                              read_agencies(raw_dir))
     frames.update(findings=findings, indicators=indicators, reports=reports)
@@ -130,7 +132,7 @@ def cmd_audit(args) -> int:
     from .report import write_outputs
 
     try:
-        write_outputs(args.out_dir, frames)
+        write_outputs(args.out_dir, frames, progress=None if args.quiet else say)
     except OSError as exc:
         print(f"错误：无法写入输出目录 {args.out_dir}：{exc} | error: cannot write OUT_DIR: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED

@@ -132,8 +132,6 @@ def test_xlsx_cells_are_never_formulas(written):
     assert hostile_seen >= 1  # the hostile text is in the workbook, as text
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline/report/csvout.py write_csv: csv.writer(lineterminator='\\n') does not "
-                   "quote a field holding a bare CR, so a cell with '\\r' is split into two rows when read back")
 def test_a_carriage_return_stays_inside_its_csv_cell(tmp_path):
     from pipeline import frames as F
     from pipeline.report.csvout import conform, write_csv

@@ -191,7 +191,9 @@ def _format_column(name: str, values: list) -> list[str]:
     if is_number_column(name):
         return [format_number(v) for v in values]
     # fast path: a plain string that cannot start a formula is written as is ("" falls through: "" in "..." holds)
-    return [v if type(v) is str and v[:1] not in _PREFIX_CHARS else format_text(v) for v in values]
+    out = [v if type(v) is str and v[:1] not in _PREFIX_CHARS else format_text(v) for v in values]
+    # a bare CR would end the row for CSV readers (the writer only quotes fields holding the "\n" terminator)
+    return [v.replace("\r\n", "\n").replace("\r", "\n") if "\r" in v else v for v in out]
 
 
 def _formatted_columns(df: pd.DataFrame) -> list[list[str]]:
