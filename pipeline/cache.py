@@ -55,8 +55,8 @@ COLUMNS = {"reports": REPORTS_COLUMNS, "cells": CELLS_COLUMNS, "sections": SECTI
 ROOT = Path(__file__).resolve().parent.parent
 # what ingest + normalize depend on (paths relative to the project root; directories: every *.py / *.yaml below)
 FINGERPRINT_PATHS = ("pipeline/ingest", "pipeline/normalize", "pipeline/document.py", "pipeline/templates.py",
-                     "pipeline/identities.py", "pipeline/frames.py", "pipeline/batch.py", "pipeline/cache.py",
-                     "rules/templates", "rules/identities.yaml")
+                     "pipeline/identities.py", "pipeline/frames.py", "pipeline/batch.py",
+                     "rules/templates", "rules/identities.yaml")   # the part layout is versioned by CACHE_FORMAT
 LIBRARIES = ("lxml", "pdfplumber", "pdfminer.six", "pypdfium2", "python-docx", "charset-normalizer", "rapidocr",
              "onnxruntime", "opencv-python-headless", "Pillow", "PyYAML", "pandas", "pyarrow")
 
@@ -85,12 +85,13 @@ def fingerprint() -> str:
 
 
 _IMG = re.compile(rb"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.I)
+_IMG_TAG = re.compile(rb"<img", re.I)
 
 
 def image_deps(data: bytes, path: Path, raw_root: Path) -> list[list[str]]:
     """[relative path, sha256] of the image files beside a web page that ingest would read for its `<img>` tables
     (the same resolution as ingest: relative paths inside RAW_DIR only; data: URIs are part of the bytes)."""
-    if b"<img" not in data and b"<IMG" not in data and not re.search(rb"<img", data, re.I):
+    if not _IMG_TAG.search(data):
         return []
     deps = []
     for m in _IMG.finditer(data):
@@ -246,8 +247,10 @@ def assemble(pieces: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
             out[kind] = empty[kind]
             continue
         df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0].reset_index(drop=True)
-        order = np.lexsort((df["_seq"].to_numpy(), df["_pos"].to_numpy()))
-        df = df.take(order).reset_index(drop=True)
+        pos, seq = df["_pos"].to_numpy(), df["_seq"].to_numpy()
+        in_order = len(df) < 2 or bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (seq[1:] > seq[:-1]))))
+        if not in_order:
+            df = df.take(np.lexsort((seq, pos))).reset_index(drop=True)
         out[kind] = _typed(kind, df[COLUMNS[kind]].copy())
     return out
 
@@ -339,6 +342,7 @@ def run_batch(raw_dir: Path, files: list, manifest: dict[str, dict], workers: in
 
         def flush():
             if buffer:
+                buffer.sort(key=lambda d: d[3])       # input order inside a part: assembling rarely reorders
                 part = store.write(buffer)
                 new_parts.append((part, {k: p for k, p in ((b[0], b[3]) for b in buffer)}))
                 st.parts_written.append(part)

@@ -31,7 +31,7 @@ def _parts(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.rglob("*.keys"))
 
 
-def _csv_only(out_dir, frames):
+def _csv_only(out_dir, frames, **_options):
     """The contract CSVs exactly as write_outputs writes them (same preparation and writer), nothing else."""
     from pipeline.report import csvout
 
