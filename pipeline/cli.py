@@ -109,6 +109,13 @@ def cmd_audit(args) -> int:
     if not raw_dir.is_dir():
         print(f"错误：输入目录不存在：{raw_dir} | error: RAW_DIR is not a directory: {raw_dir}", file=sys.stderr)
         return EXIT_USAGE
+    from .report import OutputDirError, check_out_dir
+
+    try:
+        check_out_dir(args.out_dir)
+    except OutputDirError as exc:
+        print(f"错误：无法写入输出目录 {args.out_dir}：{exc} | error: cannot write OUT_DIR: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     t0 = time.monotonic()
     files = discover(raw_dir)
     manifest = read_manifest(raw_dir)

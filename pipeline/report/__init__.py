@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import charts, csvout, notices, page, workbook
 
-__all__ = ["write_outputs", "OutputDirError", "OUTPUT_FILES", "OPTIONAL_OUTPUTS"]
+__all__ = ["write_outputs", "check_out_dir", "OutputDirError", "OUTPUT_FILES", "OPTIONAL_OUTPUTS"]
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,15 @@ def _check_target(out_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------- API
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise :class:`OutputDirError` now if OUT_DIR could not be written later (a command line checks this before
+    reading thousands of documents, not after)."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        out_dir = out_dir.resolve()
+    _check_target(out_dir.absolute())
+
 
 def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
     """Write reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet, indicators.csv, audit.xlsx
