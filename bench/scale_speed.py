@@ -4,7 +4,8 @@
                                           [--no-write]
 
 Corpora are generated once into bench/_work/scale/ (`python -m pipeline synth`, seeds fixed) and reused.
-Measures (each printed, stored in bench/_work/scale/results.json and written to bench/RESULTS.md, section "Scale"):
+Measures (each printed, stored in bench/scale_results.json and written to bench/RESULTS.md, section "Scale"; the
+"Where the time goes" notes come from bench/scale_notes.md):
 
 - **html** — HTML/TXT corpus of --n reports: the floor (one process: read every file and parse it once — lxml for
   HTML, decoding for the text dumps), ingest + normalize of the same files in one process (`batch.process_one`) and
@@ -48,7 +49,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 WORK = ROOT / "bench" / "_work" / "scale"
 RESULTS = ROOT / "bench" / "RESULTS.md"
-STORE = WORK / "results.json"
+STORE = ROOT / "bench" / "scale_results.json"   # committed: RESULTS.md is rendered from it
 SECTION = "Scale"
 PY = sys.executable
 
@@ -305,7 +306,7 @@ def _f(x, nd=1):
 def render(data: dict) -> str:
     lines = [f"## {SECTION}", "",
              "Generated corpora (`python -m pipeline synth --n N`), audited end to end by `bench/scale_speed.py` (it"
-             " writes this section from bench/_work/scale/results.json; each measure carries its own date and"
+             " writes this section from bench/scale_results.json; each measure carries its own date and"
              " command). Targets of issue 6 in brackets. The machine is shared with other jobs: CPU times are the"
              " steadier figures; `load` is the 1-minute load average when the measure started.", ""]
     machines = sorted({v.get("machine", "") for v in data.values()})
