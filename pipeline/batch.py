@@ -123,6 +123,24 @@ def process_many(items: list[tuple[str, str, str, dict]]) -> list[Normalized]:
     return [process_one(it) for it in items]
 
 
+def _cluster_result(client, future, chunk: list) -> list[Normalized]:
+    """The results of one Dask task. A task that fails as a whole (its worker died, e.g. killed by the nanny's
+    memory limit: KilledWorker; or anything else the cluster raises) costs only its documents: each is tried again
+    alone, and one that fails again becomes a failed row with a bilingual error — the batch goes on."""
+    try:
+        return future.result()
+    except Exception:
+        pass
+    out = []
+    for item in chunk:
+        try:
+            out.append(client.submit(process_one, item, pure=False).result())
+        except Exception as exc:
+            out.append(failed_one(item, f"集群工作进程处理该文件时失败（{type(exc).__name__}），已跳过 | the cluster "
+                                        f"worker failed on this file ({type(exc).__name__}: {exc}); skipped"))
+    return out
+
+
 def failed_one(item: tuple[str, str, str, dict], error: str) -> Normalized:
     """The result of a document whose reading was stopped (time or memory limit, crashed parser): a failed row
     with `error`, identified as a normal read would identify it (sha256 of the bytes, format from the content)."""
@@ -190,7 +208,7 @@ def run_documents(files: list[InputFile], manifest: dict[str, dict], workers: in
             chunks = [items[k:k + size] for k in range(0, len(items), size)]
             futures = client.map(process_many, chunks, pure=False)
             for c in range(len(futures)):
-                part = futures[c].result()
+                part = _cluster_result(client, futures[c], chunks[c])
                 futures[c] = None  # release the results on the cluster
                 for j, res in enumerate(part):
                     if sink:

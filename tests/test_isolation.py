@@ -199,3 +199,34 @@ def test_a_stopped_worker_takes_its_libreoffice_with_it(tmp_path, monkeypatch):
         time.sleep(0.1)
     assert state in ("gone", "Z"), f"soffice stand-in {pid} still running ({state})"
     assert not Path(workdir).exists()
+
+
+def test_a_document_that_breaks_its_cluster_task_costs_only_itself(tmp_path, monkeypatch):
+    """On a Dask cluster a task that fails as a whole (here: the reader raises past process_one, as when the worker
+    dies) is retried document by document; the document that fails again becomes a bilingual failed row."""
+    distributed = pytest.importorskip("distributed")
+    from pipeline import batch
+    from pipeline.synth import make_report, render
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for k in range(3):
+        rep = make_report(f"测试{k}县司法局", 2023, "gb2021", seed=20 + k)
+        (raw / f"r{k}.html").write_bytes(render(rep, "html_word", file=f"r{k}.html")[0])
+    real = batch.process_one
+
+    def fragile(item):
+        if item[1] == "r1.html":
+            raise SystemError("worker lost")     # not caught by process_one's own guard: the task itself fails
+        return real(item)
+
+    monkeypatch.setattr(batch, "process_one", fragile)
+    files = batch.discover(raw)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
+        res = batch.run_documents(files, {}, 1, cl.scheduler_address, progress=False)
+    by_file = {r.report["source_file"]: r.report for r in res}
+    assert [r.report["source_file"] for r in res] == ["r0.html", "r1.html", "r2.html"]
+    assert by_file["r0.html"]["status"] == "ok" and by_file["r2.html"]["status"] == "ok"
+    assert by_file["r1.html"]["status"] == "failed"
+    zh, en = by_file["r1.html"]["error"].split(" | ", 1)
+    assert "集群" in zh and "SystemError" in en
