@@ -109,6 +109,7 @@ def _objects(df: pd.DataFrame) -> pd.DataFrame:
 
 _CELL_KEYS = ("report_id", "table", "row_id", "col_id")
 _CODED = (*_CELL_KEYS, "state")    # the columns CellView selects on
+_ARITH_COLUMNS = ("report_id", "table", "row_id", "col_id", "value", "state", "location", "lt")
 
 
 def _plain_cells(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -227,10 +228,13 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     ctx.reports = metadata.roster_overrides(ctx.reports, ctx)
 
     pc = [context.prev_cells(ctx, cl, {t: d}, ctx.extra["cv"]) for t, d in _prev_needs(book)]
-    arith_cells = pd.concat([cl.assign(_prev=False)] + [p for p in pc if len(p)], ignore_index=True) \
-        if any(len(p) for p in pc) else cl
+    own = cl[[c for c in _ARITH_COLUMNS if c in cl.columns]]     # only what the identities read (less to copy)
+    arith_cells = pd.concat([own.assign(_prev=False)] + [p[[c for c in own.columns if c in p.columns] + ["_prev"]]
+                                                         for p in pc if len(p)], ignore_index=True) \
+        if any(len(p) for p in pc) else own
     arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context(),
                                 codes=_arith_codes(coded, [p for p in pc if len(p)]))
+    del arith_cells, own
     ctx.extra["arith"] = arith
     parts.append(arith)
     parts.extend(structure.template_rules(live, book))
