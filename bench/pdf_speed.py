@@ -13,16 +13,16 @@ import argparse
 import datetime as dt
 import io
 import os
-import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 
 from pipeline.ingest import pdf as pdfmod  # noqa: E402
 from pipeline.ingest import read_document  # noqa: E402
@@ -79,23 +79,6 @@ def _plumber_tables(data: bytes, pages: list[int] | None) -> None:
             pdf.pages[i].extract_tables()
 
 
-def _machine() -> str:
-    cores = os.cpu_count()
-    try:
-        cores = int(subprocess.run(["nproc"], capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
-    model = platform.processor() or "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        m = re.search(r"Model name:\s*(.+)", out)
-        if m:
-            model = m.group(1).strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{cores} cores (nproc), {model}, Python {platform.python_version()}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="*", help="PDF files or folders (default: the fixtures and the corpus PDFs)")
@@ -150,7 +133,7 @@ def main(argv=None) -> int:
         f"## {SECTION}",
         "",
         f"- date: {dt.date.today().isoformat()}",
-        f"- machine: {_machine()}",
+        f"- machine: {machine.describe(memory=False)}",
         f"- command: `{cmd.strip()}`",
         f"- input: {n_files} PDFs, {n_pages} pages ({n_tpages} table pages); best of {a.repeat} runs per file",
         "- pages/s and reports/s count every page of every file; \"floor\" opens the file with pdfplumber and runs "

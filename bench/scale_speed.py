@@ -32,7 +32,6 @@ import datetime as dt
 import io
 import json
 import os
-import platform
 import re
 import resource
 import shlex
@@ -44,6 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -55,24 +56,6 @@ PY = sys.executable
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-def _machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        m = re.search(r"Model name:\s*(.+)", out)
-        if m:
-            model = m.group(1).strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    mem = ""
-    try:
-        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-        mem = f", {kb / 1024 / 1024:.0f} GiB"
-    except (OSError, AttributeError):
-        pass
-    return f"{os.cpu_count()} cores{mem}, {model}, Python {platform.python_version()}"
-
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
@@ -293,7 +276,7 @@ def measure_dask(raw: Path, workers: int, repeat: int = 2) -> dict:
 
 def _store(key: str, value: dict, command: str) -> None:
     data = json.loads(STORE.read_text()) if STORE.exists() else {}
-    value = dict(value, date=dt.date.today().isoformat(), command=command, machine=_machine())
+    value = dict(value, date=dt.date.today().isoformat(), command=command, machine=machine.describe(memory=True))
     data[key] = value
     STORE.parent.mkdir(parents=True, exist_ok=True)
     STORE.write_text(json.dumps(data, indent=1, ensure_ascii=False))

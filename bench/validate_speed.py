@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import re
 import resource
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import pandas as pd  # noqa: E402
@@ -133,18 +134,6 @@ def build(n: int, years: list[int], rate: float, seed: int = 7):
     return reps
 
 
-def _machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}"
-
-
 def write_results(text: str) -> None:
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
@@ -196,7 +185,7 @@ def main(argv=None) -> int:
         cmd = ".venv/bin/python bench/validate_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         lines = [f"## {SECTION}", "",
                  f"- date: {dt.date.today().isoformat()}",
-                 f"- machine: {_machine()}",
+                 f"- machine: {machine.describe(memory=False)}",
                  f"- command: `{cmd.strip()}`",
                  f"- input: {len(reports)} generated reports ({len(reports) // len(years)} agencies × {len(years)} years"
                  f" {y0}–{y1}, about {args.defect_rate:.0%} with one injected defect): {len(cells):,} cells, "

@@ -1,0 +1,34 @@
+"""How the benchmarks describe the machine they ran on (one line for bench/RESULTS.md)."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+
+def describe(memory: bool = False) -> str:
+    """'2 cores (nproc)[, 24 GiB], <CPU model>, Python 3.11.7' — cores as nproc counts them (the CPUs this process
+    may use), the model from lscpu."""
+    cores = os.cpu_count()
+    try:
+        cores = int(subprocess.run(["nproc"], capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    model = platform.processor() or "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        m = re.search(r"Model name:\s*(.+)", out)
+        if m:
+            model = m.group(1).strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    mem = ""
+    if memory:
+        try:
+            kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+            mem = f", {kb / 1024 / 1024:.0f} GiB"
+        except (OSError, AttributeError):
+            pass
+    return f"{cores} cores (nproc){mem}, {model}, Python {platform.python_version()}"
