@@ -13,6 +13,7 @@ coverage (R-X-03) and roll-ups (R-X-05). Reports with status `failed` get no fin
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -176,11 +177,21 @@ def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
         agencies: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*future.infer_string", category=Warning)
-        with pd.option_context("future.infer_string", False):
+        with _plain_strings():
             # inside: plain Python strings. The rules select and rebuild many small frames, and pandas' Arrow
             # strings would be converted back and forth each time (measured: a fifth of the validation time)
             findings, ind, out = _run(reports, cells, sections, agencies)
     return _str_columns(findings), _str_columns(ind), out
+
+
+def _plain_strings():
+    """pandas' option to infer plain object strings (deprecated in pandas 3, gone in 4: then a no-op — slower,
+    same results)."""
+    try:
+        pd.get_option("future.infer_string")
+    except (KeyError, pd.errors.OptionError):
+        return contextlib.nullcontext()
+    return pd.option_context("future.infer_string", False)
 
 
 def _str_columns(df: pd.DataFrame) -> pd.DataFrame:
