@@ -73,3 +73,30 @@ def test_unreadable_files_fail_with_a_bilingual_error(tmp_path):
         assert doc.status == "failed"
         zh, en = doc.error.split(" | ", 1)
         assert zh and en and any("\u4e00" <= ch <= "\u9fff" for ch in zh)
+
+
+def test_cell_text_keeps_paragraphs_and_line_breaks_as_lines():
+    page = ("<html><body><table><tr><td><p><span>商业</span></p><p>企业</p></td><td>甲<br>乙</td>"
+            "<td><div>一</div>二<script>x()</script>三</td></tr><tr><td>  1 </td><td>2</td><td></td></tr></table>"
+            "</body></html>")
+    grid = next(b.grid for b in parse_html(page)[0] if b.kind == "table")
+    assert grid.cells == [["商业\n企业", "甲\n乙", "一\n二三"], ["1", "2", ""]]
+
+
+def test_tables_the_fast_cell_reader_cannot_trust_read_the_same():
+    # a row holding a non-cell element, and cell text containing the reader's own marks: the per-cell path
+    odd = "<table><tr><td>1</td><span>x</span><td>2</td></tr><tr><td>3</td><td>4</td></tr></table>"
+    marks = "<table><tr><td>1\ufdd1</td><td>2</td></tr><tr><td>\ufdd03</td><td>4</td></tr></table>"
+    assert next(b.grid for b in parse_html(odd)[0] if b.kind == "table").cells == [["1", "2"], ["3", "4"]]
+    assert next(b.grid for b in parse_html(marks)[0] if b.kind == "table").cells == [["1\ufdd1", "2"],
+                                                                                     ["\ufdd03", "4"]]
+
+
+def test_a_form_wrapping_the_whole_page_is_read_a_search_box_is_not():
+    aspnet = ("<html><body><form id='form1' method='post'><div>某区2023年政府信息公开工作年度报告</div>"
+              "<table><tr><td>项目</td><td>数量</td></tr><tr><td>规章</td><td>5</td></tr></table></form></body></html>")
+    blocks = parse_html(aspnet)[0]
+    assert any(b.kind == "table" for b in blocks)
+    assert any("年度报告" in b.text for b in blocks if b.kind == "text")
+    search = ("<html><body><form action='/search'><input name='q'>站内搜索</form><p>一、总体情况</p></body></html>")
+    assert [b.text for b in parse_html(search)[0]] == ["一、总体情况"]

@@ -126,9 +126,13 @@ _COMMON = frozenset(
     "其他结結果予以不部分同意无無法提供本身重新向条條例规規定范範围圍内內容收到上年结轉转转下继繼续續")
 
 
+_CJK = re.compile("[\u4e00-\u9fff]")
+_NOT_TEXT = re.compile("[^\x00-\x7f\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")  # neither CJK nor ASCII
+
+
 def _common_share(text: str) -> float:
-    cjk = [ch for ch in text[:20000] if "\u4e00" <= ch <= "\u9fff"]
-    return sum(ch in _COMMON for ch in cjk) / len(cjk) if cjk else 0.0
+    cjk = _CJK.findall(text[:20000])
+    return sum(map(_COMMON.__contains__, cjk)) / len(cjk) if cjk else 0.0
 
 
 def _big5_instead(data: bytes, gb_text: str, errors: str) -> str | None:
@@ -145,9 +149,8 @@ def _looks_chinese(text: str) -> bool:
     sample = text[:20000]
     if not sample:
         return True
-    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
-    ascii_ = sum(1 for ch in sample if ch < "\x80")
-    return (cjk + ascii_) / len(sample) > 0.9
+    other = len(_NOT_TEXT.findall(sample))
+    return (len(sample) - other) / len(sample) > 0.9
 
 
 def html_declared_charset(data: bytes) -> str | None:

@@ -106,7 +106,8 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
                                + ", ".join({'表二': 't2', '表三': 't3', '表四': 't4'}[t] for t in missing_tables))
     cell_rows = [{
         "report_id": report_id, "table": c.table, "row_id": c.row_id, "col_id": c.col_id,
-        "value": c.value, "state": c.state, "raw": " ".join(c.raw.split()), "page": c.page,
-        "location": c.location, "block": c.block, "unit": c.unit, "note": ";".join(dict.fromkeys(c.notes)),
+        "value": c.value, "state": c.state, "raw": " ".join(c.raw.split()) if c.raw else "", "page": c.page,
+        "location": c.location, "block": c.block, "unit": c.unit,
+        "note": ";".join(dict.fromkeys(c.notes)) if c.notes else "",
     } for c in cells]
     return Normalized(report=report, cells=cell_rows, sections=sections)

@@ -5,6 +5,8 @@ Markers are counted inside the table zones only, never in the narrative (words s
 """
 from __future__ import annotations
 
+import functools
+
 from .. import templates as T
 from ..templates import norm_label
 
@@ -13,14 +15,20 @@ LEGACY_MARKERS = ("概述", "依申请公开政府信息情况", "政府信息�
                   "政府信息公开情况统计表", "受理依申请公开信息总数", "主动公开文件数")
 
 
-def count_markers(table_text: str, template_id: str) -> int:
-    t = norm_label(table_text)
-    return sum(1 for m in T.get(template_id).markers if norm_label(m) in t)
+@functools.cache
+def _markers(template_id: str) -> tuple[str, ...]:
+    return tuple(norm_label(m) for m in T.get(template_id).markers)
+
+
+def count_markers(table_text: str, template_id: str, normalized: bool = False) -> int:
+    t = table_text if normalized else norm_label(table_text)
+    return sum(1 for m in _markers(template_id) if m in t)
 
 
 def classify(table_text: str, full_text: str, other_subrows: bool, other_single_row: bool) -> tuple[str, int, int]:
-    m21 = count_markers(table_text, "gb2021") + (1 if other_subrows else 0)
-    m19 = count_markers(table_text, "gb2019") + (1 if other_single_row and not other_subrows else 0)
+    t = norm_label(table_text)
+    m21 = count_markers(t, "gb2021", normalized=True) + (1 if other_subrows else 0)
+    m19 = count_markers(t, "gb2019", normalized=True) + (1 if other_single_row and not other_subrows else 0)
     # 行政规范性文件 contains 规范性文件, 本年新 … : the sets are disjoint after normalisation, so no double counting
     if m21 >= 2 and m19 >= 2:
         return "mixed", m21, m19
@@ -28,7 +36,8 @@ def classify(table_text: str, full_text: str, other_subrows: bool, other_single_
         return "gb2021", m21, m19
     if m19 >= 3 and m21 <= 1:
         return "gb2019", m21, m19
-    legacy = sum(1 for m in LEGACY_MARKERS if norm_label(m) in norm_label(full_text))
+    full = norm_label(full_text)
+    legacy = sum(1 for m in LEGACY_MARKERS if norm_label(m) in full)
     if m21 < 2 and m19 < 2 and legacy >= 2:
         return "legacy2008", m21, m19
     if m21 > m19 and m21 >= 2:

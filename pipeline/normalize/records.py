@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..document import PAD, Document
 from .values import parse_cell
-from .vocab import Entry, anchor_regex, lookup, squeeze, vocabulary
+from .vocab import Entry, anchor_regex, lookup, squeeze, squeeze_text, vocabulary
 
 # characters a value run may contain: digits, separators, signs, dash tokens, units
 _VALUE_RUN = re.compile(r"^[\s\u3000\u00a0\d０-９.,，．+\-－—―/／%无件万元个项]*")
@@ -25,14 +25,14 @@ _OPENING = "（(“\"「『【《"
 _CLOSING = "）)”\"」』】》:："
 
 
-@dataclass
+@dataclass(slots=True)
 class Tok:
     raw: str
     location: str
     page: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Rec:
     kind: str                       # grid | stream | text
     labels: list[str] = field(default_factory=list)
@@ -60,6 +60,7 @@ def _is_value_like(text: str) -> bool:
 
 def grid_records(grid, location: str) -> list[Rec]:
     out = []
+    source, page = grid.source, grid.page
     for r, (row, ids) in enumerate(zip(grid.cells, grid.origin)):
         cells: list[tuple[str, int]] = []
         seen = set()
@@ -72,11 +73,13 @@ def grid_records(grid, location: str) -> list[Rec]:
         for i, (text, _) in enumerate(cells):
             if not _is_value_like(text):
                 last_text = i
-        label_cells = [t for t, _ in cells[: last_text + 1] if t.strip()]
+        label_part = cells[: last_text + 1]
+        label_cells = [t for t, _ in label_part if t.strip()]
         value_cells = cells[last_text + 1:]
+        where = f"{source} 第{r + 1}行"
         rec = Rec(kind="grid", labels=label_cells, text=" ".join(t for t, _ in cells if t),
-                  location=f"{grid.source} 第{r + 1}行", page=grid.page, source=grid.source)
-        rec.values = [Tok(t, f"{grid.source} 第{r + 1}行 第{c + 1}列", grid.page) for t, c in value_cells]
+                  location=where, page=page, source=source)
+        rec.values = [Tok(t, f"{where} 第{c + 1}列", page) for t, c in value_cells]
         rec.grid_cols = [c for _, c in value_cells]
         # the most specific label cell that means something decides the row
         for t in reversed(label_cells):
@@ -85,7 +88,7 @@ def grid_records(grid, location: str) -> list[Rec]:
                 rec.entries = ents
                 break
         # header rows: remember which column words sit above which grid columns
-        for t, c in cells[: last_text + 1]:
+        for t, c in label_part:
             for e in lookup(t, fuzzy=False):
                 if e.kind == "col":
                     rec.header_cols.append((e.id, c))
@@ -96,11 +99,11 @@ def grid_records(grid, location: str) -> list[Rec]:
 
 def stream_records(text: str, location: str, page: int | None = None) -> list[Rec]:
     """Cut running text at vocabulary anchors. Text before the first anchor is a plain text record."""
-    sq, idx = squeeze(text)
-    out: list[Rec] = []
-    matches = list(anchor_regex().finditer(sq))
+    matches = list(anchor_regex().finditer(squeeze_text(text)))
     if not matches:
         return [Rec(kind="text", text=text, location=location, page=page)]
+    sq, idx = squeeze(text)
+    out: list[Rec] = []
     first_raw = idx[matches[0].start()]
     if text[:first_raw].strip():
         out.append(Rec(kind="text", text=text[:first_raw], location=location, page=page))

@@ -1,6 +1,7 @@
 """Section detection (template.md §1.2): the six parts by their headings, wherever the numbering went."""
 from __future__ import annotations
 
+import functools
 import re
 
 from .. import templates as T
@@ -15,25 +16,39 @@ def _canon_sections():
     return [(s["id"], s["heading"], s["keywords"]) for s in tpl.sections]
 
 
+@functools.cache
+def _patterns() -> tuple:
+    """Per section: its heading patterns in priority order (numbered major, numbered minor, a line of its own)."""
+    out = []
+    for order, (sid, canonical, keywords) in enumerate(_canon_sections(), start=1):
+        kw = "(?:" + "|".join(keywords) + ")"
+        pats = tuple((re.compile(pattern), prio) for pattern, prio in (
+            (rf"{_NUM_MAJOR}\s*(?P<h>[^。\n；;\d]{{0,24}}?{kw}[^。\n；;，,：:]{{0,12}}?(?:情况|事项|措施)?)", 0),
+            (rf"{_NUM_MINOR}\s*(?P<h>[^。\n；;]{{0,12}}?{kw}[^。\n；;，,：:]{{0,8}}?(?:情况|事项|措施)?)", 2),
+            (rf"(?:^|\n)\s*(?P<h>{kw}[^。\n]{{0,12}}?)\s*(?:\n|$)", 3)))
+        out.append((order, sid, canonical, pats))
+    return tuple(out)
+
+
+_SKIP_HEADING = re.compile(r"本年度办理结果|结转下")
+
+
 def detect_sections(text: str) -> list[dict]:
     """Find each section heading; returns dicts (section_id, heading, canonical_heading, char_start, text, order)."""
     found = []
-    for order, (sid, canonical, keywords) in enumerate(_canon_sections(), start=1):
-        kw = "(?:" + "|".join(keywords) + ")"
+    for order, sid, canonical, patterns in _patterns():
         best = None
-        for pattern, prio in ((rf"{_NUM_MAJOR}\s*(?P<h>[^。\n；;\d]{{0,24}}?{kw}[^。\n；;，,：:]{{0,12}}?(?:情况|事项|措施)?)", 0),
-                              (rf"{_NUM_MINOR}\s*(?P<h>[^。\n；;]{{0,12}}?{kw}[^。\n；;，,：:]{{0,8}}?(?:情况|事项|措施)?)", 2),
-                              (rf"(?:^|\n)\s*(?P<h>{kw}[^。\n]{{0,12}}?)\s*(?:\n|$)", 3)):
-            for m in re.finditer(pattern, text):
+        for pattern, prio in patterns:
+            for m in pattern.finditer(text):
                 p = prio
                 if prio == 0 and m.group("major") != _CN[order - 1]:
                     p = 1  # numbered, but not with this section's own numeral
-                if prio == 0 and re.match(r"本年度办理结果|结转下", m.group("h")):
+                if prio == 0 and _SKIP_HEADING.match(m.group("h")):
                     continue
-                cand = (p, m.start(), m)
-                if best is None or cand[:2] < best[:2]:
-                    best = cand
+                best = (p, m.start(), m)
                 break  # first match of each pattern is enough: priority decides between patterns
+            if best is not None:
+                break  # a later pattern has a lower priority (a larger number): it can never win
         if best is not None:
             m = best[2]
             found.append({"section_id": sid, "order": order, "heading": m.group(0).strip(), "canonical_heading": canonical,

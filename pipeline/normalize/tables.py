@@ -21,7 +21,7 @@ _SECTION_TEXT = re.compile(r"(存在的?(主要)?问题|改进(情况|措施)|�
 _NARRATIVE = re.compile(r"[\u4e00-\u9fff][^\n]{0,80}[，。；！？][^\n]{0,80}[\u4e00-\u9fff]|[^\n]{60,}")
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     table: str
     block: str
@@ -175,7 +175,7 @@ def _fill(cell: Cell, parsed: Parsed, tok: Tok | None, raw: str | None = None, n
     cell.raw = (raw if raw is not None else (tok.raw if tok else "")).strip()
     cell.location = tok.location if tok else ""
     cell.page = tok.page if tok else None
-    cell.notes = list(parsed.notes) + list(notes)
+    cell.notes = parsed.notes + list(notes) if notes else parsed.notes
 
 
 def _unparsable(cell: Cell, raw: str, tok: Tok | None, note: str):

@@ -16,7 +16,7 @@ _NUM = re.compile(r"^([+\-]?)(\d+(?:,\d{3})*|\d+)(?:\.(\d+))?$")
 _UNITS = ("万元", "元", "件", "个", "项", "次", "条", "份", "宗")
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     state: str
     value: float | None = None
@@ -102,15 +102,17 @@ def chunks_of(text: str) -> list[str]:
     return out
 
 
-def _splits_of_chunk(chunk: str, k: int, max_len: int) -> list[list[str]]:
-    """All ways to cut one digit chunk into k numbers without leading zeros ('0' itself is fine)."""
+@functools.lru_cache(maxsize=65536)
+def _splits_of_chunk(chunk: str, k: int, max_len: int) -> tuple[tuple[str, ...], ...]:
+    """All ways to cut one digit chunk into k numbers without leading zeros ('0' itself is fine). Memoized: the
+    recursion revisits the same tails, and the same runs recur across reports."""
     sign = ""
     if chunk[:1] in "+-":
         sign, chunk = chunk[0], chunk[1:]
     n = len(chunk)
     if k == 1:
         ok = (chunk == "0" or not chunk.startswith("0") or chunk.startswith("0.")) and len(chunk.split(".")[0]) <= max_len
-        return [[sign + chunk]] if ok and not chunk.startswith(".") and not chunk.endswith(".") else []
+        return ((sign + chunk,),) if ok and not chunk.startswith(".") and not chunk.endswith(".") else ()
     out = []
     for i in range(1, n):
         head, tail = chunk[:i], chunk[i:]
@@ -121,20 +123,22 @@ def _splits_of_chunk(chunk: str, k: int, max_len: int) -> list[list[str]]:
         if len(head.split(".")[0]) > max_len:
             break
         for rest in _splits_of_chunk(tail, k - 1, max_len):
-            out.append([sign + head] + rest)  # a sign belongs to the first number of the chunk only
-    return out
+            out.append((sign + head, *rest))  # a sign belongs to the first number of the chunk only
+    return tuple(out)
+
+
+_NUMBER_CHUNK = re.compile(r"[+\-]?\d+(?:\.\d+)?")
 
 
 def candidate_splits(chunks: list[str], n: int, max_len: int = 9, limit: int = 50000) -> list[list[str]] | None:
     """Every way to read `chunks` (each a digit run) as exactly n numbers; None if there are too many."""
-    if not chunks or len(chunks) > n or any(not re.fullmatch(r"[+\-]?\d+(?:\.\d+)?", c) for c in chunks):
+    if not chunks or len(chunks) > n or any(not _NUMBER_CHUNK.fullmatch(c) for c in chunks):
         return []
     digits = [len(c.lstrip("+-").replace(".", "")) for c in chunks]
     if sum(digits) < n:
         return []
-    per_chunk: list[dict[int, list[list[str]]]] = []
-    for c, d in zip(chunks, digits):
-        per_chunk.append({k: _splits_of_chunk(c, k, max_len) for k in range(1, min(d, n) + 1)})
+    # a chunk of d digits reads as at most d numbers: what the chunks after i can still take
+    capacity = [sum(digits[i + 1:]) for i in range(len(chunks))]
     results: list[list[str]] = []
 
     def rec(i: int, remaining: int, acc: list[str]) -> bool:
@@ -143,11 +147,13 @@ def candidate_splits(chunks: list[str], n: int, max_len: int = 9, limit: int = 5
                 results.append(list(acc))
             return len(results) <= limit
         left = len(chunks) - i - 1
-        for k, options in per_chunk[i].items():
+        for k in range(1, min(digits[i], n) + 1):
             if remaining - k < left:
                 continue
-            for opt in options:
-                if not rec(i + 1, remaining - k, acc + opt):
+            if remaining - k > capacity[i]:
+                continue  # the rest cannot take what is left: no reading down this branch
+            for opt in _splits_of_chunk(chunks[i], k, max_len):
+                if not rec(i + 1, remaining - k, acc + list(opt)):
                     return False
         return True
 

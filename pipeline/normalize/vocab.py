@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -84,8 +85,10 @@ def _keys_by_length() -> tuple[str, ...]:
     return tuple(sorted(vocabulary(), key=lambda k: (-len(k), k)))
 
 
+@functools.lru_cache(maxsize=65536)
 def lookup(text: str, fuzzy: bool = True) -> tuple[Entry, ...]:
-    """Entries for one label cell: exact, then suffix (longest key ≥ 4 chars), then fuzzy (ratio ≥ 0.85)."""
+    """Entries for one label cell: exact, then suffix (longest key ≥ 4 chars), then fuzzy (ratio ≥ 0.85).
+    Memoized: the same label cells recur in every report."""
     k = norm_label(text)
     if not k:
         return ()
@@ -119,17 +122,42 @@ _SQUEEZE_DROP = re.compile(r"[\s\u3000\u00a0\u2002\u200b\ufeff\"'“”‘’「
 
 
 _SQUEEZED: dict[str, str] = {}   # char -> what it squeezes to ('' when dropped); a few thousand distinct chars
+_ONE_TO_ONE: set[str] = set()    # chars that squeeze to exactly one char
 
 
 def _squeeze_char(ch: str) -> str:
     kept = "".join(c for c in unicodedata.normalize("NFKC", ch) if not _SQUEEZE_DROP.match(c))
     if len(_SQUEEZED) < 100_000:
         _SQUEEZED[ch] = kept
+        if len(kept) == 1:
+            _ONE_TO_ONE.add(ch)
     return kept
+
+
+class _Translation(dict):
+    """str.translate table built as characters are first seen: translate stays in C for every known char."""
+
+    def __missing__(self, code: int) -> str:
+        kept = _squeeze_char(chr(code))
+        if len(self) < 100_000:
+            self[code] = kept
+        return kept
+
+
+_TRANSLATE = _Translation()
+
+
+def squeeze_text(raw: str) -> str:
+    """NFKC + drop spaces/punctuation (the squeezed text alone; see `squeeze` for the index map)."""
+    return raw.translate(_TRANSLATE)
 
 
 def squeeze(raw: str) -> tuple[str, list[int]]:
     """NFKC + drop spaces/punctuation, with a map from each squeezed char to its raw index."""
+    out = raw.translate(_TRANSLATE)
+    idx = list(itertools.compress(range(len(raw)), map(_ONE_TO_ONE.__contains__, raw)))
+    if len(idx) == len(out):  # every kept char squeezed to exactly one char (nearly always)
+        return out, idx
     out, idx = [], []
     table = _SQUEEZED
     for i, ch in enumerate(raw):
