@@ -90,6 +90,9 @@ def test_tables_the_fast_cell_reader_cannot_trust_read_the_same():
     assert next(b.grid for b in parse_html(odd)[0] if b.kind == "table").cells == [["1", "2"], ["3", "4"]]
     assert next(b.grid for b in parse_html(marks)[0] if b.kind == "table").cells == [["1\ufdd1", "2"],
                                                                                      ["\ufdd03", "4"]]
+    entities = "<table><tr><td>1&#xFDD1;</td><td>2</td></tr><tr><td>&#64976;3</td><td>4</td></tr></table>"
+    assert next(b.grid for b in parse_html(entities)[0] if b.kind == "table").cells == [["1\ufdd1", "2"],
+                                                                                        ["\ufdd03", "4"]]
 
 
 def test_a_form_wrapping_the_whole_page_is_read_a_search_box_is_not():

@@ -31,25 +31,27 @@ def _clean(text: str) -> str:
     return "\n".join(ln for ln in lines if ln)
 
 
-def _mark_line_breaks(root) -> None:
-    """Write the line structure into the tree once, so that an element's text is lxml's C-level `itertext()`:
-    <br> ends a line, <p>/<div>/<li> are lines of their own, <tr> starts one. Elements that are never text
-    (scripts, styles, form controls, …) are cut out here with their content, their tails kept."""
+def _mark_line_breaks(root, has_form: bool = True) -> None:
+    """Prepare the tree so that an element's text is lxml's C-level `itertext()`: every <br> ends a line (its tail
+    starts with a line break); elements that are never text (scripts, styles, form controls, …) are cut out with
+    their content, their tails kept. Paragraph breaks inside table cells are marked per table (`_mark_cell_lines`);
+    elsewhere each block element is read as a block of its own anyway."""
     etree.strip_elements(root, *_SKIP, with_tail=False)
-    for form in list(root.iter("form")):
-        # a search box is chrome; a form wrapping the whole page (ASP.NET sites) holds the report itself
-        if form.find(".//table") is None and len("".join(form.itertext()).strip()) < 200:
-            tail = form.tail
-            form.clear()
-            form.tail = tail
-    for el in root.iter("br", "p", "div", "li", "tr"):
-        tag = el.tag
-        if tag == "br":
+    for el in list(root.iter("br", "form") if has_form else root.iter("br")):
+        if el.tag == "br":
             el.tail = "\n" + el.tail if el.tail else "\n"
-            continue
+        elif el.find(".//table") is None and len("".join(el.itertext()).strip()) < 200:
+            # a search box is chrome; a form wrapping the whole page (ASP.NET sites) holds the report itself
+            tail = el.tail
+            el.clear()
+            el.tail = tail
+
+
+def _mark_cell_lines(table) -> None:
+    """<p>/<div>/<li> inside a cell are lines of their own (the per-table path; `_read_all_tables` does it in XSLT)."""
+    for el in table.iter("p", "div", "li"):
         el.text = "\n" + el.text if el.text else "\n"
-        if tag != "tr":
-            el.tail = "\n" + el.tail if el.tail else "\n"
+        el.tail = "\n" + el.tail if el.tail else "\n"
 
 
 def _text_of(el) -> str:
@@ -60,8 +62,11 @@ def _text_of(el) -> str:
 
 
 def _span(el, attr: str) -> int:
-    v = el.get(attr)
-    if v is None:
+    return _span_value(el.get(attr))
+
+
+def _span_value(v: str | None) -> int:
+    if not v:
         return 1
     try:
         v = int(v.strip() or 1)
@@ -71,7 +76,58 @@ def _span(el, attr: str) -> int:
 
 
 _ROW_MARK, _CELL_MARK = "\ufdd0", "\ufdd1"   # Unicode noncharacters: not in real text (and checked anyway)
+_TABLE_MARK, _TEXT_MARK = "\ufdd2", "\ufdd3"
 _ODD_ROW_CHILD = etree.XPath("boolean(.//tr/*[not(self::td or self::th)])")
+_INNERMOST = "//table[not(.//table)]"
+_COUNT_INNERMOST_BELOW = etree.XPath("count(.//table[not(.//table)])")
+_MARK_IN_SOURCE = re.compile("[\ufdd0-\ufdd3]|&#(?:[xX]0*[fF][dD][dD][0-3]|0*6497[6-9])\\b")
+# Every innermost table's rows and cells, with their spans and their text (paragraphs and <br> as line breaks), as
+# one string in one C-level pass: the per-cell work left in Python is cutting that string.
+_CELLS_XSLT = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text" encoding="UTF-8"/>
+<xsl:template match="/">
+  <xsl:for-each select="{_INNERMOST}">
+    <xsl:text>&#xFDD2;</xsl:text>
+    <xsl:for-each select=".//tr">
+      <xsl:text>&#xFDD0;</xsl:text>
+      <xsl:for-each select="td|th">
+        <xsl:value-of select="@rowspan"/><xsl:text>,</xsl:text><xsl:value-of select="@colspan"/>
+        <xsl:text>&#xFDD3;</xsl:text><xsl:apply-templates/><xsl:text>&#xFDD1;</xsl:text>
+      </xsl:for-each>
+    </xsl:for-each>
+  </xsl:for-each>
+</xsl:template>
+<xsl:template match="p|div|li"><xsl:text>&#10;</xsl:text><xsl:apply-templates/><xsl:text>&#10;</xsl:text></xsl:template>
+<xsl:template match="br"><xsl:text>&#10;</xsl:text></xsl:template>
+</xsl:stylesheet>"""
+_XSLT = None
+
+
+def _read_all_tables(root, body, source: str) -> list | None:
+    """[(rows: [[(rowspan, colspan, raw text)]])] for every innermost table of the page in document order (the order
+    `walk` meets them), or None when the result cannot be trusted (the marks occur in the page, tables outside
+    <body>): then each table is read on its own by `_row_cells`."""
+    global _XSLT
+    if _MARK_IN_SOURCE.search(source):
+        return None
+    if _XSLT is None:
+        _XSLT = etree.XSLT(etree.XML(_CELLS_XSLT), access_control=etree.XSLTAccessControl.DENY_ALL)
+    flat = str(_XSLT(root))
+    tables = flat.split(_TABLE_MARK)[1:]
+    if len(tables) != int(_COUNT_INNERMOST_BELOW(body)):
+        return None
+    out = []
+    for table in tables:
+        rows = []
+        for row in table.split(_ROW_MARK)[1:]:
+            cells = []
+            for cell in row.split(_CELL_MARK)[:-1]:
+                spans, _, text = cell.partition(_TEXT_MARK)
+                rs, _, cs = spans.partition(",")
+                cells.append((rs, cs, text))
+            rows.append(cells)
+        out.append(rows)
+    return out
 
 
 def _row_cells(table, rows: list) -> list[list[tuple[object, str]]]:
@@ -81,6 +137,7 @@ def _row_cells(table, rows: list) -> list[list[tuple[object, str]]]:
     marked by a noncharacter in the tree (a cell's own tail and a row's own text are never cell text), the
     table's text is cut at the marks. Tables where that cannot be trusted (nested tables, a row holding other
     elements than cells, marks already in the text) take the per-cell path."""
+    _mark_cell_lines(table)
     cells_per_row = [list(tr.iterchildren("td", "th")) for tr in rows]
     simple = (len(rows) < MAX_TABLE_ROWS and table.find(".//table") is None and not _ODD_ROW_CHILD(table))
     if simple:
@@ -101,29 +158,34 @@ def _row_cells(table, rows: list) -> list[list[tuple[object, str]]]:
     return [[(td, _text_of(td)) for td in tds] for tds in cells_per_row]
 
 
-def table_to_grid(table, source: str) -> Grid:
-    """Expand rowspan/colspan into a true grid (the classic occupancy algorithm)."""
-    nested = table.find(".//table") is not None
-    rows = []
-    for tr in table.iter("tr"):
-        if not nested or _owning_table(tr) is table:
-            rows.append(tr)
-            if len(rows) >= MAX_TABLE_ROWS:
-                break
+def table_to_grid(table, source: str, read: list | None = None) -> Grid:
+    """Expand rowspan/colspan into a true grid (the classic occupancy algorithm). `read`: the table's rows as
+    `_read_all_tables` gives them (else they are read here)."""
+    if read is None:
+        nested = table.find(".//table") is not None
+        rows = []
+        for tr in table.iter("tr"):
+            if not nested or _owning_table(tr) is table:
+                rows.append(tr)
+                if len(rows) >= MAX_TABLE_ROWS:
+                    break
+        read = [[(td.get("rowspan"), td.get("colspan"), text) for td, text in row] for row in _row_cells(table, rows)]
+    else:
+        read = read[:MAX_TABLE_ROWS]
     cells: dict[tuple[int, int], tuple[str, int]] = {}
     n_cols = 0
     origin_id = 0
-    n_rows = len(rows)
-    for r, row in enumerate(_row_cells(table, rows)):
+    n_rows = len(read)
+    for r, row in enumerate(read):
         c = 0
-        for td, raw_text in row:
+        for rowspan, colspan, raw_text in row:
             while (r, c) in cells:
                 c += 1
             if c >= MAX_TABLE_COLS:
                 break
             text = _clean(raw_text)
-            rs = _span(td, "rowspan")
-            cs = _span(td, "colspan")
+            rs = _span_value(rowspan)
+            cs = _span_value(colspan)
             if rs == 1 and cs == 1:
                 cells[(r, c)] = (text, origin_id)
             else:
@@ -201,7 +263,8 @@ def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
     body = root.find("body")
     if body is None:
         body = root
-    _mark_line_breaks(body)
+    _mark_line_breaks(body, has_form="<form" in text or "<FORM" in text)
+    pre_read = _read_all_tables(root, body, text)
     blocks: list[Block] = []
     counters = {"table": 0, "text": 0}
 
@@ -246,7 +309,8 @@ def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
             return
         if tag == "table" and el.find(".//table") is None:
             counters["table"] += 1
-            grid = table_to_grid(el, f"网页表格{counters['table']}")
+            read = pre_read[counters["table"] - 1] if pre_read else None
+            grid = table_to_grid(el, f"网页表格{counters['table']}", read)
             if grid.n_rows:
                 flat = "\n".join(" ".join(dict.fromkeys(c for c in row if c)) for row in grid.cells)
                 blocks.append(Block(kind="table", text=flat, grid=grid, location=grid.source))
