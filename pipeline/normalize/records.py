@@ -62,17 +62,14 @@ def grid_records(grid, location: str) -> list[Rec]:
     out = []
     source, page = grid.source, grid.page
     for r, (row, ids) in enumerate(zip(grid.cells, grid.origin)):
-        cells: list[tuple[str, int]] = []
-        seen = set()
-        for c, (text, oid) in enumerate(zip(row, ids)):
-            if oid == PAD or oid in seen:
-                continue
-            seen.add(oid)
-            cells.append((text, c))
+        seen = {PAD}
+        cells = [(text, c) for c, (text, oid) in enumerate(zip(row, ids))
+                 if oid not in seen and not seen.add(oid)]   # merged cells once, padding never
         last_text = -1
-        for i, (text, _) in enumerate(cells):
-            if not _is_value_like(text):
+        for i in range(len(cells) - 1, -1, -1):   # the last cell that is not a value ends the labels
+            if not _is_value_like(cells[i][0]):
                 last_text = i
+                break
         label_part = cells[: last_text + 1]
         label_cells = [t for t, _ in label_part if t.strip()]
         value_cells = cells[last_text + 1:]

@@ -175,7 +175,7 @@ def _fill(cell: Cell, parsed: Parsed, tok: Tok | None, raw: str | None = None, n
     cell.raw = (raw if raw is not None else (tok.raw if tok else "")).strip()
     cell.location = tok.location if tok else ""
     cell.page = tok.page if tok else None
-    cell.notes = parsed.notes + list(notes) if notes else parsed.notes
+    cell.notes = [*parsed.notes, *notes]
 
 
 def _unparsable(cell: Cell, raw: str, tok: Tok | None, note: str):

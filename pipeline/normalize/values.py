@@ -8,7 +8,7 @@ import functools
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DASH_TOKENS = {"-", "--", "---", "—", "——", "－", "―", "–", "/", "／", "\\", "无", "n/a", "na", "空", "×", "x", "*"}
 _WS = re.compile(r"[\s\u3000\u00a0\u2002\u2003\u200b\ufeff]+")
@@ -16,27 +16,25 @@ _NUM = re.compile(r"^([+\-]?)(\d+(?:,\d{3})*|\d+)(?:\.(\d+))?$")
 _UNITS = ("万元", "元", "件", "个", "项", "次", "条", "份", "宗")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Parsed:
     state: str
     value: float | None = None
     text: str = ""            # the number as plain digits ("" when no number)
     unit: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
 
 def parse_cell(raw: str, signed: bool = False) -> Parsed:
     """One published cell → Parsed. `signed` allows a leading +/- (gb2019 本年增/减).
-    A pure function of its arguments; memoized (a batch repeats the same few thousand cell texts), and every call
-    returns a fresh Parsed (callers may change its notes)."""
-    state, value, text, unit, notes = _parse_cell_cached(raw or "", signed)
-    return Parsed(state, value, text, unit, list(notes))
+    A pure function of its arguments, memoized (a batch repeats the same few thousand cell texts): the result is
+    shared, hence immutable."""
+    return _parse_cell_cached(raw or "", signed)
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse_cell_cached(raw: str, signed: bool) -> tuple:
-    p = _parse_cell(raw, signed)
-    return p.state, p.value, p.text, p.unit, tuple(p.notes)
+def _parse_cell_cached(raw: str, signed: bool) -> Parsed:
+    return _parse_cell(raw, signed)
 
 
 def _parse_cell(raw: str, signed: bool = False) -> Parsed:
@@ -47,9 +45,9 @@ def _parse_cell(raw: str, signed: bool = False) -> Parsed:
         notes.append("fullwidth")
     s = _WS.sub("", nf)
     if s == "":
-        return Parsed("BLANK", notes=notes)
+        return Parsed("BLANK", notes=tuple(notes))
     if s.lower() in DASH_TOKENS or re.fullmatch(r"[-—－―–]+", s):
-        return Parsed("DASH", notes=notes)
+        return Parsed("DASH", notes=tuple(notes))
     unit = ""
     for u in _UNITS:
         if s.endswith(u) and len(s) > len(u):
@@ -58,7 +56,7 @@ def _parse_cell(raw: str, signed: bool = False) -> Parsed:
     s = s.replace("，", ",")
     m = _NUM.match(s)
     if not m:
-        return Parsed("UNPARSABLE", notes=notes)
+        return Parsed("UNPARSABLE", notes=tuple(notes))
     sign, intpart, frac = m.groups()
     if "," in intpart:
         notes.append("thousands_sep")
@@ -76,8 +74,8 @@ def _parse_cell(raw: str, signed: bool = False) -> Parsed:
         text = sign + intpart + "." + frac  # keep as printed (e.g. 0.00)
     value = float(text)
     if value in (float("inf"), float("-inf")):  # hundreds of digits: no count, and never an infinite value
-        return Parsed("UNPARSABLE", notes=notes + ["overflow"])
-    return Parsed("NUMBER", value, _plain(text), unit, notes)
+        return Parsed("UNPARSABLE", notes=(*notes, "overflow"))
+    return Parsed("NUMBER", value, _plain(text), unit, tuple(notes))
 
 
 def _plain(text: str) -> str:
