@@ -134,5 +134,6 @@ def load() -> tuple[Identity, ...]:
     return parse(yaml.safe_load((RULES_DIR / "identities.yaml").read_text(encoding="utf-8")) or {})
 
 
+@functools.cache
 def for_table(table: str, for_each: str) -> tuple[Identity, ...]:
     return tuple(i for i in load() if i.table == table and i.for_each == for_each)
