@@ -80,7 +80,8 @@ _TABLE_MARK, _TEXT_MARK = "\ufdd2", "\ufdd3"
 _ODD_ROW_CHILD = etree.XPath("boolean(.//tr/*[not(self::td or self::th)])")
 _INNERMOST = "//table[not(.//table)]"
 _COUNT_INNERMOST_BELOW = etree.XPath("count(.//table[not(.//table)])")
-_MARK_IN_SOURCE = re.compile("[\ufdd0-\ufdd3]|&#(?:[xX]0*[fF][dD][dD][0-3]|0*6497[6-9])\\b")
+_MARKS = (_ROW_MARK, _CELL_MARK, _TABLE_MARK, _TEXT_MARK)
+_MARK_ENTITY = re.compile("&#(?:[xX]0*[fF][dD][dD][0-3]|0*6497[6-9])\\b")
 # Every innermost table's rows and cells, with their spans and their text (paragraphs and <br> as line breaks), as
 # one string in one C-level pass: the per-cell work left in Python is cutting that string.
 _CELLS_XSLT = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
@@ -108,7 +109,7 @@ def _read_all_tables(root, body, source: str) -> list | None:
     `walk` meets them), or None when the result cannot be trusted (the marks occur in the page, tables outside
     <body>): then each table is read on its own by `_row_cells`."""
     global _XSLT
-    if _MARK_IN_SOURCE.search(source):
+    if any(m in source for m in _MARKS) or ("&#" in source and _MARK_ENTITY.search(source)):
         return None
     if _XSLT is None:
         _XSLT = etree.XSLT(etree.XML(_CELLS_XSLT), access_control=etree.XSLTAccessControl.DENY_ALL)
