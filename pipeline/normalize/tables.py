@@ -8,6 +8,8 @@ when several splits remain, the cells are UNPARSABLE with the note ``split_ambig
 """
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, field
 
@@ -356,14 +358,24 @@ def _agreeing(cands: list[list[str]]) -> list[str | None]:
 
 def _row_check(table: str, instances: list[str], cols: list[str]):
     """The row identities of rules/identities.yaml (I-T3-3, I-T4-1) as a check on one candidate reading."""
-    idents = identities.for_table(table, "row")
+    return _compiled_row_check(table, tuple(instances), tuple(cols))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_row_check(table: str, instances: tuple[str, ...], cols: tuple[str, ...]):
+    """The identities resolved once into value positions: a candidate is checked by plain sums (it is called for
+    every candidate split of every row)."""
     n_cols = len(cols)
+    plans = []
+    for ident in identities.for_table(table, "row"):
+        lhs = [cols.index(c) for c in ident.resolve(ident.lhs, list(cols)) if c in cols]
+        rhs = [cols.index(c) for c in ident.resolve(ident.rhs, list(cols)) if c in cols]
+        for inst in ident.instances_of(list(instances)):
+            base = instances.index(inst) * n_cols
+            plans.append(([base + j for j in lhs], [base + j for j in rhs]))
 
     def check(v: list[float]) -> bool:
-        def value(col, inst):
-            i = instances.index(inst)
-            return v[i * n_cols + cols.index(col)] if col in cols else 0.0
-        return all(ident.holds(value, cols, instances) == len(ident.instances_of(instances)) for ident in idents)
+        return all(abs(sum(v[k] for k in lhs) - sum(v[k] for k in rhs)) < 1e-6 for lhs, rhs in plans)
 
     return check
 
