@@ -41,9 +41,18 @@ def _run(*args):
                           text=True, timeout=600)
 
 
-def test_batch_goes_on_past_a_broken_file_and_lists_every_input(inbox, tmp_path):
-    out = tmp_path / "out"
-    proc = _run("audit", inbox, "--out", out, "--quiet")
+@pytest.fixture(scope="module")
+def runs(inbox, tmp_path_factory):
+    """The two audits most tests read (each audit costs seconds): one quiet with one worker, one with two workers,
+    progress on stderr and --fail-on error."""
+    base = tmp_path_factory.mktemp("runs")
+    one = _run("audit", inbox, "--out", base / "one", "--quiet", "--workers", "1")
+    two = _run("audit", inbox, "--out", base / "two", "--workers", "2", "--fail-on", "error")
+    return {"one": (one, base / "one"), "two": (two, base / "two")}
+
+
+def test_batch_goes_on_past_a_broken_file_and_lists_every_input(runs):
+    proc, out = runs["one"]
     assert proc.returncode == 0, proc.stderr[-2000:]
     reports = {r["source_file"]: r for r in _read(out / "reports.csv")}
     assert set(reports) == {"a.html", "broken.pdf", "sub/b report.txt"}  # metadata CSVs and hidden files skipped
@@ -62,27 +71,25 @@ def test_batch_goes_on_past_a_broken_file_and_lists_every_input(inbox, tmp_path)
     assert all(f["report_id"] != broken["report_id"] for f in findings)
 
 
-def test_outputs_are_byte_identical_whatever_the_worker_count(inbox, tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert _run("audit", inbox, "--out", a, "--quiet", "--workers", "1").returncode == 0
-    assert _run("audit", inbox, "--out", b, "--quiet", "--workers", "2").returncode == 0
+def test_outputs_are_byte_identical_whatever_the_worker_count(runs):
+    (_, a), (_, b) = runs["one"], runs["two"]
     for name in ("reports.csv", "cells.csv", "findings.csv", "indicators.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_exit_codes(inbox, tmp_path):
+def test_exit_codes(inbox, runs, tmp_path):
     assert _run("audit", tmp_path / "nope", "--out", tmp_path / "o").returncode == 2
     assert _run("audit", inbox, "--workers", "0").returncode == 2
-    assert _run("audit", inbox, "--out", tmp_path / "o2", "--quiet", "--fail-on", "error").returncode == 3
+    assert runs["two"][0].returncode == 3  # --fail-on error, and the inbox has an error finding
+    assert (runs["two"][1] / "findings.csv").is_file()  # the outputs are written all the same
     blocker = tmp_path / "file"
     blocker.write_text("x")
     proc = _run("audit", inbox, "--out", blocker / "out", "--quiet")
     assert proc.returncode == 1 and "OUT_DIR" in proc.stderr
 
 
-def test_progress_and_summary_on_stderr(inbox, tmp_path):
-    proc = _run("audit", inbox, "--out", tmp_path / "o")
-    assert proc.returncode == 0
+def test_progress_and_summary_on_stderr(runs):
+    proc = runs["two"][0]
     assert "审核完成" in proc.stderr and "failed 1" in proc.stderr
 
 
@@ -93,10 +100,9 @@ def test_help_describes_the_command():
         assert word in proc.stdout
 
 
-def test_dask_scheduler_gives_the_same_results(inbox, tmp_path):
+def test_dask_scheduler_gives_the_same_results(inbox, runs, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
         assert main(["audit", str(inbox), "--out", str(tmp_path / "d"), "--quiet", "--scheduler", cl.scheduler_address]) == 0
-    assert main(["audit", str(inbox), "--out", str(tmp_path / "l"), "--quiet", "--workers", "1"]) == 0
     for name in ("reports.csv", "cells.csv", "findings.csv"):
-        assert (tmp_path / "d" / name).read_bytes() == (tmp_path / "l" / name).read_bytes(), name
+        assert (tmp_path / "d" / name).read_bytes() == (runs["one"][1] / name).read_bytes(), name
