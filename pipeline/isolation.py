@@ -189,23 +189,46 @@ def _context():
     return mp.get_context("fork" if "fork" in methods and sys.platform.startswith("linux") else None)
 
 
+PREFETCH = 2  # documents handed to a worker at once: the next one waits in its pipe while the parent is busy
+
+
 class _Worker:
+    """One worker process and the documents handed to it (the first is being read, the others wait in its pipe)."""
+
     def __init__(self, ctx, fn: Callable, max_memory_mb: int | None):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, fn, max_memory_mb), daemon=True,
                                 name="auditor-reader")
         self.proc.start()
         child.close()
-        self.task: tuple[int, Any] | None = None
+        self.tasks: deque[tuple[int, Any]] = deque()
         self.deadline = self.last_deadline = float("inf")
         self.groups: list[tuple[int, str | None]] = []  # external programs started for the current document
 
-    def give(self, idx: int, item, timeout: float | None, max_extension: int = MAX_EXTENSION) -> None:
-        self.task = (idx, item)
+    @property
+    def task(self) -> tuple[int, Any] | None:
+        """The document being read (None when idle)."""
+        return self.tasks[0] if self.tasks else None
+
+    def _start_clock(self, timeout: float | None, max_extension: int) -> None:
         now = time.monotonic()
         self.deadline = now + timeout if timeout else float("inf")
         self.last_deadline = now + timeout * max(1, max_extension) if timeout else float("inf")
+
+    def give(self, idx: int, item, timeout: float | None, max_extension: int = MAX_EXTENSION) -> None:
         self.conn.send((idx, item))
+        self.tasks.append((idx, item))
+        if len(self.tasks) == 1:
+            self._start_clock(timeout, max_extension)
+
+    def done(self, timeout: float | None, max_extension: int = MAX_EXTENSION) -> None:
+        """The current document is finished: the next one handed over starts its clock now."""
+        self.tasks.popleft()
+        self.groups = []
+        if self.tasks:
+            self._start_clock(timeout, max_extension)
+        else:
+            self.deadline = self.last_deadline = float("inf")
 
     def extend(self, timeout: float | None) -> None:
         if timeout:
@@ -229,7 +252,7 @@ class _Worker:
         return self.proc.exitcode
 
     def stop(self) -> None:
-        if self.task is not None:  # abandoned mid-document (the caller stopped iterating, Ctrl-C)
+        if self.tasks:  # abandoned mid-document (the caller stopped iterating, Ctrl-C)
             self.kill()
             return
         try:
@@ -249,7 +272,9 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
 
     When a document exceeds the time limit, crashes its worker, runs out of memory, or `fn` raises, the result is
     `fallback(item, message)` with a bilingual message. `fn` and `fallback` must be picklable top-level functions
-    where the platform has no fork.
+    where the platform has no fork. Each worker holds up to PREFETCH documents; a document's time limit runs from
+    the moment its worker starts it. When a worker is killed or dies, the document it was reading gets the
+    fallback and the ones waiting behind it go to another worker.
     """
     queue = deque(enumerate(items))
     if not queue:
@@ -258,24 +283,34 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
     timeout = limits.timeout or None
     n = max(1, min(int(workers), len(queue)))
     pool = [_Worker(ctx, fn, limits.max_memory_mb) for _ in range(n)]
+
+    def lost(w: _Worker) -> None:
+        """A killed or dead worker: the documents waiting behind its current one go back to the queue."""
+        waiting = list(w.tasks)[1:]
+        w.tasks.clear()
+        queue.extendleft(reversed(waiting))
+
     try:
         while True:
             for w in pool:
-                if w.task is None and queue:
+                while len(w.tasks) < PREFETCH and queue:
                     idx, item = queue.popleft()
                     try:
                         w.give(idx, item, timeout, limits.max_extension)
-                    except (OSError, ValueError):  # the worker died before it got the task
+                    except (OSError, ValueError):  # the worker died
+                        if w.tasks:  # its current document is reported below (its pipe or sentinel is ready)
+                            queue.appendleft((idx, item))
+                            break
                         yield idx, fallback(item, crash_message(w.kill(), limits.max_memory_mb))
-                        pool[pool.index(w)] = _Worker(ctx, fn, limits.max_memory_mb)
-            busy = [w for w in pool if w.task is not None]
+                        pool[pool.index(w)] = w = _Worker(ctx, fn, limits.max_memory_mb)
+            busy = [w for w in pool if w.tasks]
             if not busy:
                 break
             wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic()) if timeout else None
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=wait_for)
             replace: list[_Worker] = []
             for w in busy:
-                idx, item = w.task
+                idx, item = w.tasks[0]
                 if w.conn in ready or w.proc.sentinel in ready:
                     try:
                         if not w.conn.poll():
@@ -283,7 +318,7 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         ridx, ok, payload = w.conn.recv()
                     except (EOFError, OSError):
                         code = w.kill()
-                        w.task = None
+                        lost(w)
                         replace.append(w)
                         yield idx, fallback(item, crash_message(code, limits.max_memory_mb))
                         continue
@@ -295,11 +330,11 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         if time.monotonic() < w.deadline:
                             continue
                         w.kill()  # past its last deadline, however busy it keeps
-                        w.task = None
+                        lost(w)
                         replace.append(w)
                         yield idx, fallback(item, timeout_message(timeout))
                         continue
-                    w.task, w.deadline, w.groups = None, float("inf"), []
+                    w.done(timeout, limits.max_extension)
                     if ok:
                         yield ridx, payload
                     elif payload == "memory":
@@ -308,7 +343,7 @@ def imap_isolated(fn: Callable[[Any], Any], items: Iterable, workers: int, limit
                         yield ridx, fallback(item, internal_error_message(payload))
                 elif time.monotonic() >= w.deadline:
                     w.kill()
-                    w.task = None
+                    lost(w)
                     replace.append(w)
                     yield idx, fallback(item, timeout_message(timeout))
             for w in replace:

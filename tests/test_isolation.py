@@ -26,6 +26,9 @@ def _job(x):
         return len(chunks)
     if x == "raise":
         raise ValueError("boom")
+    if x == "slow":
+        time.sleep(1.0)
+        return "slow done"
     if x == "limit":
         import resource
         return resource.getrlimit(resource.RLIMIT_DATA)[0]
@@ -55,6 +58,19 @@ def test_each_fault_costs_only_its_own_item():
             assert status == "failed" and item == x
             assert kinds[x][0] in zh and kinds[x][1] in en, message
     assert got[items.index("limit")] == 256 * 1024 * 1024  # the worker really runs under the limit
+
+
+def test_the_time_limit_runs_from_when_a_document_is_started_not_handed_over():
+    # one worker holds two documents at once (the second waits in its pipe): each takes 1 s of a 1.5 s limit
+    got = dict(imap_isolated(_job, ["slow", "slow", "slow"], 1, Limits(timeout=1.5, max_memory_mb=None), _fallback))
+    assert got == {0: "slow done", 1: "slow done", 2: "slow done"}
+
+
+def test_documents_waiting_behind_a_crash_are_read_by_another_worker():
+    items = ["segfault", "a", "exit", "b", "c"]
+    got = dict(imap_isolated(_job, items, 1, Limits(timeout=5, max_memory_mb=None), _fallback))
+    assert got[1] == "done:a" and got[3] == "done:b" and got[4] == "done:c"
+    assert got[0][0] == "failed" and got[2][0] == "failed"
 
 
 def test_no_limits_and_one_worker():
