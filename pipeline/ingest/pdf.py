@@ -206,6 +206,34 @@ def _rule_ends(page) -> list[float]:
     return ys
 
 
+def _extract(table) -> list[list[str | None]]:
+    """pdfplumber's `Table.extract()` — the same chars in each cell (a char belongs to a cell when its middle lies in
+    the cell, left/top edges included), the same text — without testing every char of the page against every row:
+    the chars are sorted once by their vertical middle and each row takes its slice by bisection."""
+    from bisect import bisect_left
+
+    from pdfplumber.utils import extract_text
+
+    mids = sorted((((ch["top"] + ch["bottom"]) / 2, (ch["x0"] + ch["x1"]) / 2, i, ch)
+                   for i, ch in enumerate(table.page.chars)), key=lambda t: t[0])
+    vs = [t[0] for t in mids]
+    out = []
+    for row in table.rows:
+        x0, top, x1, bottom = row.bbox
+        row_chars = sorted((t for t in mids[bisect_left(vs, top):bisect_left(vs, bottom)] if x0 <= t[1] < x1),
+                           key=lambda t: t[2])  # page order, as pdfplumber
+        arr: list[str | None] = []
+        for cell in row.cells:
+            if cell is None:
+                arr.append(None)
+                continue
+            cx0, ctop, cx1, cbottom = cell
+            chars = [t[3] for t in row_chars if cx0 <= t[1] < cx1 and ctop <= t[0] < cbottom]
+            arr.append(extract_text(chars) if chars else "")
+        out.append(arr)
+    return out
+
+
 def _ruled_tables(page) -> list:
     """pdfplumber tables of a page, with lines added where a page break cut a table's rules."""
     settings = {}
@@ -647,7 +675,7 @@ def _plumber_page(page, pno: int, n_tables: int, state: dict) -> tuple[list[Bloc
     items: list[tuple[float, int, Block]] = []
     data_bboxes = []
     for t in _ruled_tables(page):
-        rows = t.extract()
+        rows = _extract(t)
         width = max((len(r) for r in rows), default=0)
         distinct = [sum(1 for v in r if v is not None) for r in rows]
         if width < 2 or max(distinct, default=0) < 2:
@@ -734,6 +762,7 @@ def parse_pdf(path_or_file) -> tuple[list[Block], dict, str, int]:
 
 def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, int]:
     from ..isolation import still_working
+    from . import pdf_objects  # imports pdfplumber: only when a PDF is read
 
     meta: dict = {}
     try:
@@ -758,6 +787,8 @@ def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, in
         textpages.append(tp)
     table_pages = {i for i, t in enumerate(texts) if is_table_text(t)}
 
+    use_pdfium = pdf_objects.backend() == "pdfium"
+    geos: list | None = None  # pdfium page geometry and pdfplumber's doctop of every page, when first needed
     plumber = None
     state: dict = {}
     blocks: list[Block] = []
@@ -770,20 +801,40 @@ def _parse(doc, data: bytes, name: str = "") -> tuple[list[Block], dict, str, in
     try:
         while i < n_pages:
             pno = i + 1
-            if i in table_pages and plumber is None and "pdfplumber_error" not in meta:
+            got = None
+            if i in table_pages and use_pdfium:
+                # pdfplumber's table finder on objects built by pdfium (pdf_objects): no pdfminer parse
+                try:
+                    if geos is None:
+                        geos = [pdf_objects.Geometry.of(pg) for pg in pages]
+                        geos = list(zip(geos, pdf_objects.doctops(geos)))
+                    geo, doctop = geos[i]
+                    page = pdf_objects.PdfiumPage(pages[i], textpages[i], pno, doctop, geo, texts[i])
+                    got = _plumber_page(page, pno, n_tables, state)
+                    page.flush_cache()
+                except Exception as exc:  # noqa: BLE001 - objects pdfium cannot give: this page through pdfminer
+                    meta.setdefault("pdfium_object_errors", []).append(
+                        f"page {pno}: {type(exc).__name__}: {exc}"[:300])
+                    got = None
+            if i in table_pages and got is None and plumber is None and "pdfplumber_error" not in meta:
                 try:
                     plumber = _open_plumber(data)
                 except PdfEncryptedError:
                     raise
                 except PdfReadError as exc:  # pdfminer cannot read what pdfium could: keep pdfium's text
                     meta["pdfplumber_error"] = str(exc).split(" | ", 1)[-1]
-            if i in table_pages and plumber is not None:
+            if i in table_pages and got is None and plumber is not None:
                 try:
                     page = plumber.pages[i]
-                    page_blocks, n_tables, reaches_bottom = _plumber_page(page, pno, n_tables, state)
+                    got = _plumber_page(page, pno, n_tables, state)
                     page.flush_cache()
                 except Exception as exc:  # noqa: BLE001 - pdfminer on a page it cannot parse: pdfium's text
                     meta.setdefault("page_errors", []).append(f"page {pno}: {type(exc).__name__}: {exc}"[:300])
+                    got = None
+            if i in table_pages:
+                if got is not None:
+                    page_blocks, n_tables, reaches_bottom = got
+                else:
                     page_blocks, reaches_bottom = _pdfium_lines(pages[i], textpages[i], pno), False
                     state.clear()
                 blocks.extend(page_blocks)
