@@ -106,7 +106,8 @@ def compare_objects(path: Path) -> tuple[list[str], dict]:
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:  # encrypted or broken: nothing to compare (process_one fails alike)
-        return [f"{path.name}: not opened ({exc})"], worst
+        print(f"    objects: {path.name} skipped, pdfium cannot open it ({exc})")
+        return [], worst
     try:
         with pdfplumber.open(path) as pl:
             geos = [pdf_objects.Geometry.of(doc[i]) for i in range(len(doc))]

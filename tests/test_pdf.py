@@ -4,6 +4,7 @@ alone with a bilingual error; the reader runs pdfplumber only on the table pages
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -407,3 +408,232 @@ def test_render_pdf_without_a_renderer_says_what_to_install(monkeypatch):
     rep = make_report("测试县司法局", 2023, "gb2021", seed=3)
     with pytest.raises(fmt_pdf.PdfRendererUnavailable, match="chromium"):
         render(rep, "pdf")
+
+
+# --- pdfplumber's objects from pypdfium2 (pipeline/ingest/pdf_objects.py) against pdfminer's ---------------------
+
+KNOWN = [["Item", "2022", "2023"], ["Received", "12", "340"], ["Granted", "7", "25"], ["Total", "19", "365"]]
+FORM_TABLE = [["Form", "1"], ["Cell", "22"]]
+
+
+def _grid(x0: float, y0: float, widths: list[float], h: float, rows: list[list[str]], ruled: str) -> str:
+    """Content drawing a table: rules as stroked lines (`m l S`) or filled rectangles (`re f`), then the texts."""
+    xs = [x0]
+    for w in widths:
+        xs.append(xs[-1] + w)
+    ys = [y0 - i * h for i in range(len(rows) + 1)]
+    out = []
+    if ruled == "lines":
+        out.append("0.5 w")
+        out += [f"{xs[0]} {y} m {xs[-1]} {y} l S" for y in ys]
+        out += [f"{x} {ys[0]} m {x} {ys[-1]} l S" for x in xs]
+    else:
+        out += [f"{xs[0]} {y - 0.25} {xs[-1] - xs[0]} 0.5 re f" for y in ys]
+        out += [f"{x - 0.25} {ys[-1]} 0.5 {ys[0] - ys[-1]} re f" for x in xs]
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            out.append(f"BT /F1 10 Tf {xs[c] + 4} {ys[r] - h + 6} Td ({text}) Tj ET")
+    return "\n".join(out)
+
+
+def _objects_pdf() -> bytes:
+    """Four pages written by hand, each drawing what pdfplumber has to see the same whichever library parsed it:
+    1. a table ruled with stroked lines, a line of text whose two text objects are painted right to left;
+    2. a table ruled with filled rectangles and a second table inside a Form XObject placed by a matrix;
+    3. page 1 again on a MediaBox not at the origin, rotated 90°;
+    4. Chinese written vertically (Identity-V CMap, STSong-Light not embedded) and a curve."""
+    vertical = "".join(f"{ord(ch):04X}" for ch in "结果维持")
+    page1 = (_grid(72, 700, [150, 80, 80], 20, KNOWN, "lines")
+             + "\nBT /F1 12 Tf 200 760 Td (Second) Tj ET\nBT /F1 12 Tf 72 760 Td (First) Tj ET")
+    page2 = _grid(72, 500, [150, 80, 80], 20, KNOWN, "rects") + "\nq 1 0 0 1 0 -300 cm /Fm1 Do Q"
+    page4 = (f"BT /F2 12 Tf 100 700 Td <{vertical}> Tj ET\nBT /F2 12 Tf 0.5 0 0 0.5 200 700 Tm <{vertical}> Tj ET\n"
+             "1 w 300 300 m 350 400 400 400 450 300 c S")
+    form = _grid(72, 700, [100, 60], 18, FORM_TABLE, "lines")
+    fonts = "/Font << /F1 3 0 R /F2 4 0 R >>"
+    objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [8 0 R 10 0 R 12 0 R 14 0 R] /Count 4 >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-V /DescendantFonts [5 0 R] >>",
+        "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) "
+        "/Ordering (GB1) /Supplement 4 >> /FontDescriptor 6 0 R /DW 1000 >>",
+        "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 "
+        "/Ascent 880 /Descent -120 /CapHeight 880 /StemV 93 >>",
+        f"<< /Type /XObject /Subtype /Form /BBox [0 0 600 900] /Matrix [1 0 0 1 10 20] /Resources << {fonts} >> "
+        f"/Length {len(form)} >>\nstream\n{form}\nendstream",
+    ]
+    for content, box, rotate in ((page1, "0 0 595 842", 0), (page2, "0 0 595 842", 0),
+                                 (page1, "10 100 605 942", 90), (page4, "0 0 595 842", 0)):
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [{box}] /Rotate {rotate} /Resources << {fonts} "
+                    f"/XObject << /Fm1 7 0 R >> >> /Contents {len(objs) + 2} 0 R >>")
+        objs.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs, start=1):
+        offsets.append(out.tell())
+        out.write(f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1"))
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
+    for off in offsets:
+        out.write(f"{off:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def _both(data: bytes):
+    """[(pdfplumber page on pdfminer, PdfiumPage)] of every page, while both documents are open."""
+    import pdfplumber
+    import pypdfium2 as pdfium
+
+    from pipeline.ingest import pdf_objects
+
+    doc = pdfium.PdfDocument(data)
+    pdf = pdfplumber.open(io.BytesIO(data))
+    try:
+        geos = [pdf_objects.Geometry.of(doc[i]) for i in range(len(doc))]
+        tops = pdf_objects.doctops(geos)
+        pages = []
+        for i, page in enumerate(pdf.pages):
+            pg = doc[i]
+            tp = pg.get_textpage()
+            pages.append((page, pdf_objects.PdfiumPage(pg, tp, i + 1, tops[i], geos[i], tp.get_text_range())))
+        yield pages
+    finally:
+        pdf.close()
+        doc.close()
+
+
+def _close(a: dict, b: dict, keys, tol=1e-3) -> list[str]:
+    return [f"{k}: {a[k]} / {b[k]}" for k in keys if abs(a[k] - b[k]) > tol]
+
+
+def test_pdfium_objects_are_pdfminers_on_a_generated_pdf():
+    with _both(_objects_pdf()) as pages:
+        _check_same_objects(pages)
+
+
+def _check_same_objects(pages):
+    assert len(pages) == 4
+    for p, q in pages:
+        where = f"page {p.page_number}"
+        assert (q.page_number, q.rotation) == (p.page_number, p.rotation)
+        assert not _close(dict(zip("abcd", p.mediabox)), dict(zip("abcd", q.mediabox)), "abcd"), where
+        assert abs(p.initial_doctop - q.initial_doctop) < 1e-3, where
+        assert {k for k, v in p.objects.items() if v} == {k for k, v in q.objects.items() if v}, where
+        # chars: same text in the same (content-stream) order, same boxes
+        a = [c for c in p.chars if c["text"].strip()]
+        b = [c for c in q.chars if c["text"].strip()]
+        assert [c["text"] for c in a] == [c["text"] for c in b], where
+        for x, y in zip(a, b):
+            assert not _close(x, y, ("x0", "x1", "top", "bottom", "doctop", "size", "width", "height")), (where, x["text"])
+            assert (x["upright"], x["fontname"], x["object_type"]) == (y["upright"], y["fontname"], y["object_type"])
+        # lines, rects, curves: same kinds, points and flags
+        for kind in ("line", "rect", "curve"):
+            xa, xb = p.objects.get(kind, []), q.objects.get(kind, [])
+            assert len(xa) == len(xb), (where, kind, len(xa), len(xb))
+            for x, y in zip(xa, xb):
+                assert not _close(x, y, ("x0", "x1", "top", "bottom", "doctop")), (where, kind)
+                assert len(x["pts"]) == len(y["pts"]) and all(
+                    abs(u[0] - v[0]) < 1e-3 and abs(u[1] - v[1]) < 1e-3 for u, v in zip(x["pts"], y["pts"]))
+                assert (x["stroke"], x["fill"], x["evenodd"]) == (y["stroke"], y["fill"], y["evenodd"])
+                assert [s[0] for s in x["path"]] == [s[0] for s in y["path"]], (where, kind)
+        # what pdf.py asks of a page
+        key = (lambda e: (e["orientation"], round(e["x0"], 2), round(e["top"], 2), round(e["x1"], 2),
+                          round(e["bottom"], 2)))
+        assert sorted(map(key, p.edges)) == sorted(map(key, q.edges)), where
+        assert p.extract_tables() == q.extract_tables(), where
+        assert [ln["text"] for ln in p.extract_text_lines()] == [ln["text"] for ln in q.extract_text_lines()], where
+    (p1, q1), (p2, q2), (p3, q3), (p4, q4) = pages
+    assert q1.extract_tables() == [KNOWN]
+    assert q2.extract_tables() == [KNOWN, FORM_TABLE]  # the second one from inside the Form XObject
+    assert [c["text"] for c in q1.chars][-11:] == list("SecondFirst")  # painted order, not left to right
+    assert q3.rotation == 90 and q3.mediabox == (100.0, -10.0, 942.0, 585.0)
+    vert = [c for c in q4.chars if c["text"] == "结"]
+    assert len(vert) == 2 and all(abs(c["height"] - c["width"]) < 1e-6 for c in vert)  # one em high, vertical box
+    assert len(q4.curves) == 1
+
+
+def test_table_extract_by_bisection_is_pdfplumbers():
+    import pdfplumber
+
+    n = 0
+    for stem in ("gb2021-plain", "gb2019", "gb2021-vertical"):
+        with pdfplumber.open(FIXTURES / f"{stem}.pdf") as pdf:
+            for page in pdf.pages:
+                for t in page.find_tables():
+                    assert pdfmod._extract(t) == t.extract(), (stem, page.page_number)
+                    n += 1
+    assert n >= 6
+
+
+def _blocks(path: Path) -> list[tuple]:
+    blocks, _, _, _ = pdfmod.parse_pdf(path)
+    return [(b.kind, b.text, b.page, b.location, b.grid.cells if b.grid else None) for b in blocks]
+
+
+def test_object_source_switch(monkeypatch):
+    from pipeline.ingest import pdf_objects
+
+    seen = []
+    orig = pdfmod._plumber_page
+
+    def spy(page, pno, n_tables, state):
+        seen.append(type(page))
+        return orig(page, pno, n_tables, state)
+
+    monkeypatch.setattr(pdfmod, "_plumber_page", spy)
+    path = FIXTURES / "gb2021-plain.pdf"
+
+    monkeypatch.delenv(pdf_objects.ENV, raising=False)
+    assert pdf_objects.backend() == "pdfium"
+
+    def no_pdfminer(data):
+        raise AssertionError("pdfminer must not be opened")
+
+    with monkeypatch.context() as m:
+        m.setattr(pdfmod, "_open_plumber", no_pdfminer)
+        default = _blocks(path)
+    assert seen and set(seen) == {pdf_objects.PdfiumPage}
+
+    seen.clear()
+    monkeypatch.setenv(pdf_objects.ENV, "pdfminer")
+    assert pdf_objects.backend() == "pdfminer"
+    plain = _blocks(path)
+    assert seen and not any(issubclass(t, pdf_objects.PdfiumPage) for t in seen)
+    assert plain == default
+    monkeypatch.setenv(pdf_objects.ENV, "something else")
+    assert pdf_objects.backend() == "pdfium"
+
+
+def test_a_page_pdfium_cannot_give_objects_for_goes_through_pdfminer(monkeypatch):
+    from pipeline.ingest import pdf_objects
+
+    monkeypatch.delenv(pdf_objects.ENV, raising=False)
+    path = FIXTURES / "gb2019.pdf"
+    want = _blocks(path)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no objects")
+
+    monkeypatch.setattr(pdf_objects, "page_objects", boom)
+    blocks, meta, _, _ = pdfmod.parse_pdf(path)
+    assert meta["pdfium_object_errors"] and "page_errors" not in meta
+    assert [(b.kind, b.text, b.page, b.location, b.grid.cells if b.grid else None) for b in blocks] == want
+
+
+def test_both_object_sources_give_the_same_cells(monkeypatch):
+    from pipeline import batch
+    from pipeline.ingest import pdf_objects
+
+    fields = ("report_id", "table", "block", "row_id", "col_id", "value", "state", "raw", "page", "location")
+    for stem in STEMS:
+        got = {}
+        for source in ("pdfminer", "pdfium"):
+            monkeypatch.setenv(pdf_objects.ENV, source)
+            res = batch.process_one((str(FIXTURES / f"{stem}.pdf"), f"{stem}.pdf", "", {}))
+            got[source] = [tuple(str(c.get(k)) for k in fields) for c in res.cells]
+            got[source + " sections"] = [(s.get("section_id"), s.get("text")) for s in res.sections]
+        assert got["pdfium"] and got["pdfium"] == got["pdfminer"], stem
+        assert got["pdfium sections"] == got["pdfminer sections"], stem

@@ -10,15 +10,19 @@ How each object is made, and where it can differ from pdfminer's:
 
 - **chars** come from pdfium's text page (`FPDFText_*`), in content-stream order: pdfium's text page sorts the text
   objects of a line by x, so the chars are put back in the order their text objects are painted (pdf.py's
-  borderless-table reader joins cells in stream order). The box is pdfminer's: the origin, the advance width
-  (pdfium's loose box, which is the advance from the font's widths) and, vertically, from the font's descent to
-  descent + font size, transformed by the char's matrix — not pdfium's tight glyph box nor its ascent-based loose
-  height. Generated characters (spaces and line breaks pdfium inserts) are left out. Known differences, all
-  whitespace or duplicates: pdfium drops text objects with no visible extent (e.g. a lone NBSP or space drawn as its
-  own object), collapses a run of spaces within a line to one space, and drops a glyph painted twice at the same place
-  (fake bold); pdfium's descent is the font descriptor's value as an integer (pdfminer keeps decimals: < 0.001 em);
-  coordinates are pdfium's single-precision floats (differences ~1e-5 pt); colours are pdfium's RGB (pdfminer gives
-  the colour space's components); `adv` is without horizontal scaling.
+  borderless-table reader joins cells in stream order). The box is pdfminer's, not pdfium's tight glyph box nor its
+  ascent-based loose box: from the origin by the advance width (pdfium's loose box is that wide) and from the font's
+  descent to descent + font size, transformed by the char's matrix; for a font written vertically (Identity-V,
+  recognised by where pdfium puts the glyph origins) one em wide and the vertical advance high, as pdfminer's. For
+  the standard fonts pdfminer knows by name (Helvetica, Times-Roman, Arial, ...) its built-in widths and descent are
+  used, as pdfminer does. Generated characters (spaces and line breaks pdfium inserts) are left out.
+  Known differences, all whitespace, duplicates or below 0.2 pt: pdfium drops text objects with no visible extent
+  (e.g. a lone NBSP or space drawn as its own object), collapses a run of spaces within a line to one space, and
+  drops a glyph painted twice at the same place (fake bold); its glyph widths and font descent are whole font
+  units and for a few glyphs its width is not the file's (advances up to ~2 % off: x1 within 0.2 pt on the corpus),
+  and its coordinates are single-precision floats (~1e-5 pt);
+  colours are pdfium's RGB (pdfminer gives the colour space's components, `ncs` says DeviceRGB); `adv` is without
+  horizontal scaling; `mcid`/`tag` are None.
 - **lines / rects / curves** come from path objects (`FPDFPath_*`), with the composed matrix of the Form XObjects
   they sit in, split into subpaths and classified exactly as pdfminer's `paint_path` does (2 points → line; a closed
   axis-aligned 4-point path, `re` included, → rect; else curve). pdfium stores `re` as m l l l l h: the redundant
@@ -242,6 +246,12 @@ class _Walk:
         return (m.a, m.b, m.c, m.d, m.e, m.f)
 
 
+def _builtin_metrics(name: str):
+    from pdfminer.fontmetrics import FONT_METRICS
+
+    return FONT_METRICS.get(name)
+
+
 def _order_key(t):
     return t[0], t[1]
 
@@ -253,6 +263,8 @@ class _Builder:
         self.c = _c()
         self.page_h = _handle(page)
         self.tp_h = _handle(textpage)
+        if not self.page_h or not self.tp_h:
+            raise ValueError("pdfium page or text page already closed")
         self.page_number = page_number
         self.doctop0 = initial_doctop
         self.geo = geo
@@ -292,7 +304,7 @@ class _Builder:
         GetTextObject, GetCharOrigin, GetLooseCharBox = c.GetTextObject, c.GetCharOrigin, c.GetLooseCharBox
         per_obj: dict[int, tuple] = {}
         fonts: dict[int, tuple] = {}
-        unmapped: dict[tuple, bool] = {}
+        unmapped: dict[int, dict[int, bool]] = {}  # per font: char code → has no Unicode
         out: list[tuple[int, int, dict]] = []
         last_key = None
         unknown = len(text_order)
@@ -312,9 +324,13 @@ class _Builder:
                 if finfo is None:
                     finfo = fonts[font] = self._font(font)
                 colours = (q.rgb(c.ObjGetStrokeColor, obj), q.rgb(c.ObjGetFillColor, obj)) if obj else ((0,), (0,))
+                det = mat.a * mat.d - mat.b * mat.c
+                # the text object's start (e, f) and the inverse of its matrix: where each glyph sits in text space
+                start = (mat.e, mat.f, mat.d / det, -mat.c / det, -mat.b / det, mat.a / det) if det else None
                 info = per_obj[obj] = ((mat.a, mat.b, mat.c, mat.d), size, finfo[0], finfo[1],
-                                       text_order.get(obj, unknown), font, colours)
-            (a, b, cc, d), size, descent, fontname, order, font, (scolor, ncolor) = info
+                                       text_order.get(obj, unknown), unmapped.setdefault(font, {}), colours, finfo[2],
+                                       start)
+            (a, b, cc, d), size, descent, fontname, order, font_unmapped, (scolor, ncolor), afm, start = info
             if not GetCharOrigin(tp, i, p_ox, p_oy):
                 raise ValueError(f"pdfium: no origin for char {i}")
             x, y = ox.value, oy.value
@@ -323,33 +339,38 @@ class _Builder:
             else:
                 # a glyph without Unicode: pdfium gives its char code, pdfminer "(cid:N)" (asked once per font and
                 # code)
-                bad = unmapped.get((font, u))
+                bad = font_unmapped.get(u)
                 if bad is None:
-                    bad = unmapped[(font, u)] = bool(u == 0 or c.HasUnicodeMapError(tp, i))
+                    bad = font_unmapped[u] = bool(u == 0 or c.HasUnicodeMapError(tp, i))
                 s_text = f"(cid:{u})" if bad else (chr(u) if u < 0x110000 else "\ufffd")
             key = (obj, x, y)
             if key == last_key:  # one glyph mapped to several characters (a ligature): one char, as pdfminer
                 out[-1][2]["text"] += s_text
                 continue
             last_key = key
-            # pdfium's loose box runs from the origin by the advance width (times the matrix's a) and is a * size
-            # high. For a font written vertically (Identity-V) it is neither transformed nor placed as pdfminer's:
-            # size wide and the vertical advance high, in text space; pdfium's origin is the pen position minus the
-            # vertical origin, so pdfminer's box is (0, size - advance, size, size) from there.
+            # A font written vertically (Identity-V): pdfium's origin of a glyph is the pen position minus the
+            # vertical origin (about half an em left and 0.88 em down); in horizontal writing no glyph sits left of
+            # and below its text object's start at once. pdfminer's box of a vertical glyph is (0, size - advance,
+            # size, size) from pdfium's origin, the advance being the height of pdfium's loose box (which for
+            # vertical writing is not transformed by the matrix). Horizontally pdfium's loose box runs from the
+            # origin by the advance width times the matrix's a; pdfminer's box is (0, descent, advance, descent +
+            # size) from the origin.
             adv = 0.0
             vertical = False
             lo = descent * size
             hi = lo + size
-            if GetLooseCharBox(tp, i, p_box):
-                w_box = box.right - box.left
-                h_box = box.top - box.bottom
-                tol = 1e-4 * max(1.0, abs(size))
-                if abs(w_box - size) <= tol and abs(h_box - a * size) > tol and abs(b) <= 1e-6:
-                    vertical = True
-                    adv = -abs(h_box)
+            if start is not None:
+                dx, dy = x - start[0], y - start[1]
+                vertical = (start[2] * dx + start[3] * dy < -0.05 * size
+                            and start[4] * dx + start[5] * dy < -0.3 * size)
+            if afm is not None and not vertical:  # pdfminer's built-in widths, by character
+                adv = afm.get(s_text, 0) * size / 1000
+            elif GetLooseCharBox(tp, i, p_box):
+                if vertical:
+                    adv = -abs(box.top - box.bottom)
                     lo, hi = size + adv, size
                 elif abs(a) > 1e-6:
-                    adv = w_box / a
+                    adv = (box.right - box.left) / a
             if not vertical and adv == 0.0 and abs(b) > 1e-6:
                 l_, r_, b_, t_ = _D(), _D(), _D(), _D()
                 if c.GetCharBox(tp, i, ctypes.byref(l_), ctypes.byref(r_), ctypes.byref(b_), ctypes.byref(t_)):
@@ -387,34 +408,43 @@ class _Builder:
         out.sort(key=_order_key)
         return [t[2] for t in out]
 
-    def _font(self, font) -> tuple[float, str]:
+    def _font(self, font) -> tuple[float, str, dict | None]:
+        """(descent per unit of font size, font name, widths by character or None) of a pdfium font. For the
+        standard fonts pdfminer knows by name (Helvetica, Times-Roman, Arial, ...) pdfminer uses its built-in AFM
+        metrics whatever the file says: so do we."""
         if not font:
-            return 0.0, "unknown"
+            return 0.0, "unknown", None
         c = self.c
-        d = _F()
-        descent = d.value / 1.0 if c.FontGetDescent(font, 1.0, ctypes.byref(d)) else 0.0
-        if descent > 0:
-            descent = -descent
         name = "unknown"
         n = c.FontGetBaseFontName(font, None, 0)
         if n > 0:
             buf = ctypes.create_string_buffer(n)
             c.FontGetBaseFontName(font, buf, n)
             name = buf.value.decode("utf-8", "replace") or "unknown"
-        return descent, name
+        builtin = _builtin_metrics(name)
+        if builtin is not None:
+            descriptor, widths = builtin
+            descent = float(descriptor.get("Descent", 0)) / 1000
+            return (-descent if descent > 0 else descent), str(descriptor.get("FontName", name)), widths
+        d = _F()
+        descent = d.value if c.FontGetDescent(font, 1.0, ctypes.byref(d)) else 0.0
+        if descent > 0:
+            descent = -descent
+        return descent, name, None
+
 
     # paths ------------------------------------------------------------------------------------------------
     def segments(self, o) -> list[tuple[float, float, int, int]]:
-        """(x, y, type, close) of a path object's points. pdfium keeps them in one array and hands out pointers
-        into it (FPDFPath_GetPathSegment): when the pointers of the first and last point are one array apart and the
-        layout was checked against the API (`_raw_layout`), the array is read in one go; else point by point."""
+        """(x, y, type, close) of a path object's points. pdfium keeps them in one array (a std::vector of
+        CFX_Path::Point) and FPDFPath_GetPathSegment hands out pointers into it: when that layout was checked against
+        the API once (`_raw_layout`), the array is read in one go; else point by point through the API."""
         c = self.c
         n = c.PathCountSegments(o)
         if n <= 0:
             return []
-        if _raw_layout(c, o, n):
+        if _raw_layout(c, o, n):  # the points are a std::vector: contiguous
             s0 = c.PathGetPathSegment(o, 0)
-            if s0 and (n == 1 or c.PathGetPathSegment(o, n - 1) == s0 + _STRIDE * (n - 1)):
+            if s0:
                 return list(_POINT.iter_unpack(ctypes.string_at(s0, _STRIDE * n)))
         return _api_segments(c, o, n)
 
