@@ -8,6 +8,8 @@
    (the package version, the source of ingest/normalize and of the modules they use, rules/templates/*.yaml,
    rules/identities.yaml, the versions of the parsing libraries and of Python). Anything that can change what
    ingest + normalize return for the file changes the key; validation rules do not (they run on every run).
+   A file whose `os.stat` signature (and its pictures') is unchanged since the last run is not read or hashed
+   again: its hash comes from the stat index `v1/stat-index.json` (pipeline/statindex.py, git's idea);
 2. documents whose key is in the cache are not read again: their rows are loaded from the cache's parquet parts;
 3. the others are read by `batch.run_documents` (local worker processes under the isolation limits, or a Dask
    cluster); each result is handed over as it arrives and written, every `PACK_DOCS` documents, to a new **part**
@@ -46,9 +48,11 @@ import numpy as np
 import pandas as pd
 
 from .frames import CELLS_COLUMNS, REPORTS_COLUMNS, SECTIONS_COLUMNS
+from .statindex import StatIndex, signature
 
 CACHE_FORMAT = "v1"
 PACK_DOCS = 500                 # documents per part
+STAT_INDEX = "stat-index.json"  # file signatures → hashes (pipeline/statindex.py), beside the parts
 DEFAULT_DIR_NAME = ".auditor-cache"
 KINDS = ("reports", "cells", "sections")
 COLUMNS = {"reports": REPORTS_COLUMNS, "cells": CELLS_COLUMNS, "sections": SECTIONS_COLUMNS}
@@ -88,12 +92,12 @@ _IMG = re.compile(rb"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.I)
 _IMG_TAG = re.compile(rb"<img", re.I)
 
 
-def image_deps(data: bytes, path: Path, raw_root: Path) -> list[list[str]]:
-    """[relative path, sha256] of the image files beside a web page that ingest would read for its `<img>` tables
-    (the same resolution as ingest: relative paths inside RAW_DIR only; data: URIs are part of the bytes)."""
+def image_refs(data: bytes, path: Path, raw_root: Path) -> list[list]:
+    """[relative path, signature or None, sha256 or None] of every picture file a web page references inside RAW_DIR
+    (the same resolution as ingest: relative paths only; data: URIs are part of the bytes), existing or not."""
     if not _IMG_TAG.search(data):
         return []
-    deps = []
+    refs = []
     for m in _IMG.finditer(data):
         src = m.group(1).decode("latin-1")
         if src.startswith("data:"):
@@ -103,22 +107,46 @@ def image_deps(data: bytes, path: Path, raw_root: Path) -> list[list[str]]:
             continue
         try:
             target = (path.parent / unquote(parts.path)).resolve()
-            if target.is_relative_to(raw_root) and target.is_file():
-                deps.append([target.relative_to(raw_root).as_posix(),
-                             hashlib.sha256(target.read_bytes()).hexdigest()])
+            if not target.is_relative_to(raw_root):
+                continue
+            sig = signature(target)
+            refs.append([target.relative_to(raw_root).as_posix(), sig,
+                         hashlib.sha256(target.read_bytes()).hexdigest() if sig is not None else None])
         except (OSError, ValueError):
             continue
-    return sorted(deps)
+    return refs
 
 
-def file_key(path: Path, rel: str, overrides: dict, raw_root: Path, fp: str) -> str | None:
-    """The cache key of one input file, or None when it cannot be read (then it is simply read again)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    sha = hashlib.sha256(data).hexdigest()
-    deps = image_deps(data, path, raw_root)
+def image_deps(data: bytes, path: Path, raw_root: Path) -> list[list[str]]:
+    """[relative path, sha256] of the image files beside a web page that ingest would read for its `<img>` tables."""
+    return _deps(image_refs(data, path, raw_root))
+
+
+def _deps(refs: list[list]) -> list[list[str]]:
+    return sorted([rel, sha] for rel, _sig, sha in refs if sha is not None)
+
+
+def file_key(path: Path, rel: str, overrides: dict, raw_root: Path, fp: str,
+             index: StatIndex | None = None) -> str | None:
+    """The cache key of one input file, or None when it cannot be read (then it is simply read again). With a
+    `StatIndex`, a file whose signature (and its pictures') is unchanged since the last run is not read again."""
+    entry = sig = None
+    where = str(raw_root / rel)
+    if index is not None:
+        sig = signature(path)
+        entry = index.lookup(where, sig, raw_root)
+    if entry is not None:
+        sha, deps = entry["sha"], _deps(entry["refs"])
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        sha = hashlib.sha256(data).hexdigest()
+        refs = image_refs(data, path, raw_root)
+        deps = _deps(refs)
+        if index is not None:
+            index.remember(where, sig, sha, refs)
     payload = json.dumps([fp, rel, sha, sorted((str(k), str(v)) for k, v in (overrides or {}).items()), deps],
                          ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:40]
@@ -264,6 +292,7 @@ class Stats:
     read: int = 0                   # read and normalized in this run
     damaged_parts: int = 0
     seconds_keys: float = 0.0
+    unchanged_by_stat: int = 0      # keys taken from the stat index (bytes not read again)
     seconds_read: float = 0.0
     seconds_load: float = 0.0
     parts_written: list = field(default_factory=list)
@@ -285,13 +314,17 @@ def run_batch(raw_dir: Path, files: list, manifest: dict[str, dict], workers: in
     fp = fingerprint()
     keys: list[str | None]
     if cache_dir is not None:
+        index = StatIndex(Path(cache_dir) / CACHE_FORMAT / STAT_INDEX)
+
         def one(f):
             if f.note:
                 return None
-            return file_key(Path(f.path), f.rel, manifest.get(f.rel, {}), raw_root, fp)
+            return file_key(Path(f.path), f.rel, manifest.get(f.rel, {}), raw_root, fp, index)
 
         with ThreadPoolExecutor(max_workers=max(2, min(8, (os.cpu_count() or 1) * 2))) as ex:
             keys = list(ex.map(one, files, chunksize=64))
+        st.unchanged_by_stat = index.hits
+        index.save(raw_root)
     else:
         keys = [None] * len(files)
     st.seconds_keys = time.perf_counter() - t0

@@ -127,3 +127,59 @@ def test_image_beside_page_is_part_of_the_key(tmp_path):
     assert cache.file_key(page, "page.html", {"year": "2023"}, raw, "fp") != k2
     assert cache.file_key(page, "other.html", {}, raw, "fp") != k2
     assert cache.image_deps(page.read_bytes(), page, raw) == [["t3.png", cache.hashlib.sha256(b"two").hexdigest()]]
+
+
+def test_the_stat_index_skips_reading_unchanged_files_and_never_gives_a_stale_key(tmp_path, monkeypatch):
+    from pipeline import statindex
+
+    monkeypatch.setattr(statindex, "RACY_SECONDS", 0.0)   # files written a moment ago count as settled
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    page, txt = raw / "page.html", raw / "a.txt"
+    page.write_bytes(b"<html><body><img src='t3.png'><img src='t4.png'></body></html>")
+    (raw / "t3.png").write_bytes(b"one")
+    txt.write_bytes(b"12345")
+    index_file = tmp_path / "idx.json"
+
+    def keys(index):
+        return {p.name: cache.file_key(p, p.name, {}, raw, "fp", index) for p in (page, txt)}
+
+    def truth():
+        return keys(None)
+
+    first = statindex.StatIndex(index_file)
+    assert keys(first) == truth() and first.hits == 0
+    first.save(raw)
+    second = statindex.StatIndex(index_file)
+    assert keys(second) == truth() and second.hits == 2   # nothing read again
+    second.save(raw)
+    # same size, old mtime put back: the inode's change time still gives it away
+    st = txt.stat()
+    txt.write_bytes(b"12346")
+    import os
+    os.utime(txt, ns=(st.st_atime_ns, st.st_mtime_ns))
+    third = statindex.StatIndex(index_file)
+    assert keys(third) == truth() and third.hits == 1
+    third.save(raw)
+    # a picture beside the page changes, then a missing one appears: the page's key follows
+    (raw / "t3.png").write_bytes(b"two")
+    fourth = statindex.StatIndex(index_file)
+    assert keys(fourth) == truth() and fourth.hits == 1
+    fourth.save(raw)
+    (raw / "t4.png").write_bytes(b"new")
+    fifth = statindex.StatIndex(index_file)
+    assert keys(fifth) == truth() and fifth.hits == 1
+    # a damaged index is only a cold start
+    index_file.write_text("{not json")
+    assert keys(statindex.StatIndex(index_file)) == truth()
+
+
+def test_a_warm_batch_reads_no_file_twice(inbox, tmp_path, monkeypatch):
+    from pipeline import statindex
+
+    monkeypatch.setattr(statindex, "RACY_SECONDS", 0.0)
+    raw = _copy(inbox, tmp_path)
+    cold, st1 = _run(raw, tmp_path / "c")
+    warm, st2 = _run(raw, tmp_path / "c")
+    assert st1.unchanged_by_stat == 0 and st2.unchanged_by_stat == st2.documents and st2.reused == st2.documents
+    _same(warm, inbox[2])
