@@ -120,6 +120,30 @@ class _C:
         self.SegGetType = fn("FPDFPathSegment_GetType", _I, _VP)
         self.SegGetClose = fn("FPDFPathSegment_GetClose", _I, _VP)
 
+        # The calls made per char, path and object, without argtypes: ctypes then converts nothing (2-3 times
+        # faster per call). Every pointer argument must be passed as a c_void_p or byref(...), ints only where C
+        # takes an int; results of pointer type come back as int (or None).
+        def raw(name, restype):
+            f = lib[name]
+            f.restype = restype
+            return f
+
+        self.r_GetTextObject = raw("FPDFText_GetTextObject", _VP)
+        self.r_GetCharOrigin = raw("FPDFText_GetCharOrigin", _I)
+        self.r_GetLooseCharBox = raw("FPDFText_GetLooseCharBox", _I)
+        self.r_IsGenerated = raw("FPDFText_IsGenerated", _I)
+        self.r_GetUnicode = raw("FPDFText_GetUnicode", ctypes.c_uint)
+        self.r_PageGetObject = raw("FPDFPage_GetObject", _VP)
+        self.r_ObjGetType = raw("FPDFPageObj_GetType", _I)
+        self.r_PathCountSegments = raw("FPDFPath_CountSegments", _I)
+        self.r_PathGetPathSegment = raw("FPDFPath_GetPathSegment", _VP)
+        self.r_PathGetDrawMode = raw("FPDFPath_GetDrawMode", _I)
+        self.r_ObjGetMatrix = raw("FPDFPageObj_GetMatrix", _I)
+        self.r_ObjGetStrokeWidth = raw("FPDFPageObj_GetStrokeWidth", _I)
+        self.r_ObjGetDashCount = raw("FPDFPageObj_GetDashCount", _I)
+        self.r_ObjGetFillColor = raw("FPDFPageObj_GetFillColor", _I)
+        self.r_ObjGetStrokeColor = raw("FPDFPageObj_GetStrokeColor", _I)
+
 
 @lru_cache(maxsize=1)
 def _c() -> _C:
@@ -210,27 +234,30 @@ class _Walk:
     def __init__(self, c: _C, page_handle: int):
         self.c = c
         self.text_order: dict[int, int] = {}
-        self.paths: list[tuple[int, tuple]] = []  # (path object, matrix of its form(s))
+        self.paths: list[tuple[ctypes.c_void_p, tuple]] = []  # (path object, matrix of its form(s))
         self._m = _Matrix()
         self._walk_page(page_handle)
 
     def _walk_page(self, page):
         c = self.c
+        page_v = ctypes.c_void_p(page)
+        get_page_obj, get_type, vp = c.r_PageGetObject, c.r_ObjGetType, ctypes.c_void_p
         stack = [(page, 0, c.PageCountObjects(page), None, True)]
         # iterative depth-first walk in content order
         order = self.text_order
         while stack:
             holder, i, n, form_m, is_page = stack.pop()
             while i < n:
-                o = c.PageGetObject(holder, i) if is_page else c.FormGetObject(holder, i)
+                o = get_page_obj(page_v, i) if is_page else c.FormGetObject(holder, i)
                 i += 1
                 if not o:
                     continue
-                t = c.ObjGetType(o)
+                ov = vp(o)
+                t = get_type(ov)
                 if t == _TEXT:
                     order[o] = len(order)
                 elif t == _PATH:
-                    self.paths.append((o, form_m))
+                    self.paths.append((ov, form_m))
                 elif t == _FORM:
                     m = self._matrix(o)
                     sub = m if form_m is None else _mult(m, form_m)
@@ -301,7 +328,9 @@ class _Builder:
         box = _RectF()
         mat = _Matrix()
         p_ox, p_oy, p_box, p_mat = ctypes.byref(ox), ctypes.byref(oy), ctypes.byref(box), ctypes.byref(mat)
-        GetTextObject, GetCharOrigin, GetLooseCharBox = c.GetTextObject, c.GetCharOrigin, c.GetLooseCharBox
+        tp_v = ctypes.c_void_p(tp)
+        GetTextObject, GetCharOrigin, GetLooseCharBox = c.r_GetTextObject, c.r_GetCharOrigin, c.r_GetLooseCharBox
+        IsGenerated, GetUnicode = c.r_IsGenerated, c.r_GetUnicode
         per_obj: dict[int, tuple] = {}
         fonts: dict[int, tuple] = {}
         unmapped: dict[int, dict[int, bool]] = {}  # per font: char code → has no Unicode
@@ -310,10 +339,10 @@ class _Builder:
         unknown = len(text_order)
         q = self._q
         for i in range(n):
-            u = ord(text[i]) if text is not None else c.GetUnicode(tp, i)
-            if (u == 0x20 or u == 0x0D or u == 0x0A) and c.IsGenerated(tp, i):
+            u = ord(text[i]) if text is not None else GetUnicode(tp_v, i)
+            if (u == 0x20 or u == 0x0D or u == 0x0A) and IsGenerated(tp_v, i):
                 continue  # a space or line break pdfium inserted
-            obj = GetTextObject(tp, i)
+            obj = GetTextObject(tp_v, i)
             info = per_obj.get(obj)
             if info is None:
                 if not c.GetMatrix(tp, i, p_mat):
@@ -323,7 +352,11 @@ class _Builder:
                 finfo = fonts.get(font)
                 if finfo is None:
                     finfo = fonts[font] = self._font(font)
-                colours = (q.rgb(c.ObjGetStrokeColor, obj), q.rgb(c.ObjGetFillColor, obj)) if obj else ((0,), (0,))
+                if obj:
+                    ov = ctypes.c_void_p(obj)
+                    colours = (q.rgb(c.r_ObjGetStrokeColor, ov), q.rgb(c.r_ObjGetFillColor, ov))
+                else:
+                    colours = ((0,), (0,))
                 det = mat.a * mat.d - mat.b * mat.c
                 # the text object's start (e, f) and the inverse of its matrix: where each glyph sits in text space
                 start = (mat.e, mat.f, mat.d / det, -mat.c / det, -mat.b / det, mat.a / det) if det else None
@@ -331,7 +364,7 @@ class _Builder:
                                        text_order.get(obj, unknown), unmapped.setdefault(font, {}), colours, finfo[2],
                                        start)
             (a, b, cc, d), size, descent, fontname, order, font_unmapped, (scolor, ncolor), afm, start = info
-            if not GetCharOrigin(tp, i, p_ox, p_oy):
+            if not GetCharOrigin(tp_v, i, p_ox, p_oy):
                 raise ValueError(f"pdfium: no origin for char {i}")
             x, y = ox.value, oy.value
             if u == 0x2 and c.IsHyphen(tp, i):
@@ -365,7 +398,7 @@ class _Builder:
                             and start[4] * dx + start[5] * dy < -0.3 * size)
             if afm is not None and not vertical:  # pdfminer's built-in widths, by character
                 adv = afm.get(s_text, 0) * size / 1000
-            elif GetLooseCharBox(tp, i, p_box):
+            elif GetLooseCharBox(tp_v, i, p_box):
                 if vertical:
                     adv = -abs(box.top - box.bottom)
                     lo, hi = size + adv, size
@@ -439,21 +472,21 @@ class _Builder:
         CFX_Path::Point) and FPDFPath_GetPathSegment hands out pointers into it: when that layout was checked against
         the API once (`_raw_layout`), the array is read in one go; else point by point through the API."""
         c = self.c
-        n = c.PathCountSegments(o)
+        n = c.r_PathCountSegments(o)
         if n <= 0:
             return []
-        if _raw_layout(c, o, n):  # the points are a std::vector: contiguous
-            s0 = c.PathGetPathSegment(o, 0)
+        if _raw_layout(c, o.value, n):  # the points are a std::vector: contiguous
+            s0 = c.r_PathGetPathSegment(o, 0)
             if s0:
                 return list(_POINT.iter_unpack(ctypes.string_at(s0, _STRIDE * n)))
-        return _api_segments(c, o, n)
+        return _api_segments(c, o.value, n)
 
     def path_objects(self, o, form_m):
         segs = self.segments(o)
         if not segs:
             return []
         c, q = self.c, self._q
-        if not c.PathGetDrawMode(o, q.p_fillmode, q.p_stroke):
+        if not c.r_PathGetDrawMode(o, q.p_fillmode, q.p_stroke):
             q.fillmode.value, q.stroke.value = 0, 1
         m = self._obj_matrix(o)
         if form_m is not None:
@@ -461,66 +494,68 @@ class _Builder:
         if self.geo.ctm != (1, 0, 0, 1, 0, 0):
             m = _mult(m, self.geo.ctm)
         a, b, cc, d, e, f = m
-        linewidth = q.width.value if c.ObjGetStrokeWidth(o, q.p_width) else 0.0
+        linewidth = q.width.value if c.r_ObjGetStrokeWidth(o, q.p_width) else 0.0
         dash = None
-        k = c.ObjGetDashCount(o)
+        k = c.r_ObjGetDashCount(o)
         if k > 0:
             arr = (_F * k)()
-            c.ObjGetDashArray(o, arr, k)
-            c.ObjGetDashPhase(o, q.p_phase)
+            c.ObjGetDashArray(o.value, arr, k)
+            c.ObjGetDashPhase(o.value, q.p_phase)
             dash = (list(arr), q.phase.value)
         fillmode = q.fillmode.value
         style = (linewidth, bool(q.stroke.value), fillmode != 0, fillmode == _FILL_ALTERNATE,
-                 q.rgb(c.ObjGetStrokeColor, o), q.rgb(c.ObjGetFillColor, o), dash)
-        # pdfminer's path: ('m', x, y), ('l', x, y), ('c', x1, y1, x2, y2, x3, y3), ('h',) — here with the points
-        # already in pdfminer's device space
+                 q.rgb(c.r_ObjGetStrokeColor, o), q.rgb(c.r_ObjGetFillColor, o), dash)
+        # pdfminer's path — ('m', p), ('l', p), ('c', p1, p2, p3), ('h',) — as (operator, points in pdfminer's
+        # device space, the same points in pdfplumber's coordinates), one list per subpath
+        mb_x0, mb_y = self.mb_x0, self.mb_top + self.height
+        subpaths: list[list[tuple]] = []
         path: list[tuple] = []
         bez: list = []
         for x, y, t, close in segs:
-            pt = (a * x + cc * y + e, b * x + d * y + f)
+            px, py = a * x + cc * y + e, b * x + d * y + f
             if t == _SEG_LINETO:
-                path.append(("l", pt))
+                path.append(("l", ((px, py),), ((mb_x0 + px, mb_y - py),)))
                 bez = []
             elif t == _SEG_MOVETO:
-                path.append(("m", pt))
+                path = [("m", ((px, py),), ((mb_x0 + px, mb_y - py),))]
+                subpaths.append(path)
                 bez = []
             elif t == _SEG_BEZIERTO:
-                bez.append(pt)
+                bez.append((px, py))
                 if len(bez) < 3:
                     continue
-                path.append(("c", *bez))
+                path.append(("c", tuple(bez), tuple((mb_x0 + u, mb_y - v) for u, v in bez)))
                 bez = []
             else:
                 continue
             if close:
-                path.append(("h",))
+                path.append(("h", (), ()))
         out: list[tuple[str, dict]] = []
-        start = 0
-        for j in range(1, len(path) + 1):  # one object per subpath, as pdfminer
-            if j == len(path) or path[j][0] == "m":
-                self._paint(path[start:j], style, out)
-                start = j
+        if not subpaths or segs[0][2] != _SEG_MOVETO:
+            return out  # pdfminer paints nothing of a path that does not begin with m
+        if len(subpaths) > 1:  # pdfminer splits at m (r"m[^m]+"): a lone m is no subpath then
+            subpaths = [sp for sp in subpaths if len(sp) > 1]
+        for path in subpaths:  # one object per subpath, as pdfminer
+            self._paint(path, style, out)
         return out
 
     def _obj_matrix(self, o):
         mm = self._q.matrix
-        if not self.c.ObjGetMatrix(o, self._q.p_matrix):
+        if not self.c.r_ObjGetMatrix(o, self._q.p_matrix):
             return (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
         return (mm.a, mm.b, mm.c, mm.d, mm.e, mm.f)
 
     def _paint(self, path, style, out):
         """pdfminer's PDFLayoutAnalyzer.paint_path on one subpath (points already transformed), then pdfplumber's
         process_object."""
-        if path[0][0] != "m":
-            return
-        shape = "".join(p[0] for p in path)
-        first = path[0][1]
-        pts = [p[-1] if p[0] != "h" else first for p in path]
+        shape = "".join([p[0] for p in path])
+        first = path[0][1][0]
+        pts = [p[1][-1] if p[1] else first for p in path]
         if len(shape) > 3 and shape[-2:] == "lh" and pts[-2] == pts[0]:
             shape = shape[:-2] + "h"
             pts.pop()
             if shape == "mlllh":  # pdfium turns `re` into m l l l l h; pdfminer's `re` is m l l l h
-                path = path[:-2] + [path[-1]]
+                path = path[:-2] + path[-1:]
         kind = "curve"
         if shape == "mlh" or shape == "ml":
             kind, pts = "line", pts[:2]
@@ -530,20 +565,20 @@ class _Builder:
                                  or (y0 == y1 and x1 == x2 and y2 == y3 and x3 == x0)):
                 kind = "rect"
                 pts = [(x0, y0), (x2, y0), (x2, y2), (x0, y2)]
-        height, mb_x0 = self.height, self.mb_x0
-        mb_y = self.mb_top + height
+        height, mb_x0, mb_top = self.height, self.mb_x0, self.mb_top
+        mb_y = mb_top + height
         xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
         x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
-        top = (height - y1) + self.mb_top
+        top = (height - y1) + mb_top
         linewidth, stroke, fill, evenodd, scolor, ncolor, dash = style
         out.append((kind, {
             "x0": x0 + mb_x0, "y0": y0, "x1": x1 + mb_x0, "y1": y1, "width": x1 - x0, "height": y1 - y0,
             "pts": [(mb_x0 + px, mb_y - py) for px, py in pts], "linewidth": linewidth, "stroke": stroke,
             "fill": fill, "evenodd": evenodd, "stroking_color": scolor, "non_stroking_color": ncolor,
             "mcid": None, "tag": None, "object_type": kind, "page_number": self.page_number,
-            "path": [(p[0], *[(mb_x0 + px, mb_y - py) for px, py in p[1:]]) for p in path],
-            "dash": dash, "top": top, "bottom": (height - y0) + self.mb_top, "doctop": self.doctop0 + top,
+            "path": [(p[0], *p[2]) for p in path],
+            "dash": dash, "top": top, "bottom": (height - y0) + mb_top, "doctop": self.doctop0 + top,
         }))
 
 
