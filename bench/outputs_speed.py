@@ -1,0 +1,284 @@
+"""Output speed: `pipeline.report.write_outputs` on the validated frames of N generated reports (no documents).
+
+    .venv/bin/python bench/outputs_speed.py [--reports 10000] [--years 2021-2024] [--runs 2] [--no-write]
+
+The frames are built as bench/validate_speed.py builds them (agencies × years, about 15 % of the reports with one
+injected defect), validated once with `pipeline.validate.run`, and pickled to /tmp (`--frames`, reused by later
+runs with the same arguments). Then `write_outputs` runs in a fresh child process per measure:
+
+- cold: the output cache (`<cache>/outputs`, beside OUT) is empty and OUT does not exist;
+- warm: the same frames again, OUT and the output cache from the cold run in place (an unchanged inbox re-run).
+
+Each part of the outputs is timed (wall and CPU of the process and its forked workers); the memory of the whole
+process tree is sampled from outside (PSS sum over all processes, largest RSS). Best of --runs per measure. Prints
+the figures and writes them (date, machine, command) into bench/RESULTS.md, section "Outputs" (other sections of
+that file are kept). The machine may be shared: CPU time is the steadier figure.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pickle
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SECTION = "Outputs"
+PY = sys.executable
+
+
+# --- frames ---------------------------------------------------------------------------------------------------
+
+def prepare(path: Path, n: int, years: list[int], rate: float) -> dict:
+    """Build, validate and pickle the frames (once); returns facts about them."""
+    if path.exists():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)["info"]
+    import validate_speed as vs  # bench/validate_speed.py: the same generated batch
+
+    from pipeline import validate
+
+    t = time.perf_counter()
+    reps = vs.build(n, years, rate)
+    ids = [f"r{k:06d}" for k in range(len(reps))]
+    reports, cells, sections = vs.frames_of(reps, ids)
+    del reps
+    t_build = time.perf_counter() - t
+    t = time.perf_counter()
+    findings, indicators, reports = validate.run(reports, cells, sections)
+    t_val = time.perf_counter() - t
+    frames = {"reports": reports, "cells": cells, "sections": sections, "findings": findings,
+              "indicators": indicators}
+    info = {"reports": len(reports), "agencies": int(reports["agency"].nunique()), "cells": len(cells),
+            "sections": len(sections), "findings": len(findings),
+            "agencies_with_findings": int(findings["agency"].nunique()) if len(findings) else 0,
+            "agencies_with_problems": int(findings.loc[findings["severity"].isin(("error", "warning")),
+                                                       "agency"].nunique()) if len(findings) else 0,
+            "build_s": t_build, "validate_s": t_val}
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump({"frames": frames, "info": info}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return info
+
+
+# --- one write_outputs in a fresh process ----------------------------------------------------------------------
+
+def child(frames_path: str, out: str, cache: str) -> None:
+    """Load the frames, run write_outputs with part times; print one JSON line."""
+    import resource
+
+    with open(frames_path, "rb") as fh:
+        frames = pickle.load(fh)["frames"]
+    from pipeline import report
+
+    marks: list[tuple[str, float, float]] = []
+
+    def cpu() -> float:
+        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+    def progress(line: str) -> None:
+        marks.append((line, time.perf_counter(), cpu()))
+
+    sync = report._fsync_tree
+
+    def timed_sync(root):   # flushing to disk and swapping the folder in, timed as a part of its own
+        progress("写入输出 磁盘同步与替换 fsync + swap（0s）")
+        return sync(root)
+
+    report._fsync_tree = timed_sync
+    kwargs = {}
+    import inspect
+    if "cache_dir" in inspect.signature(report.write_outputs).parameters:
+        kwargs["cache_dir"] = None if cache == "-" else Path(cache)
+    print("START", flush=True)
+    t0, c0 = time.perf_counter(), cpu()
+    report.write_outputs(Path(out), frames, progress=progress, **kwargs)
+    t1, c1 = time.perf_counter(), cpu()
+    parts = []
+    bounds = marks + [("end", t1, c1)]
+    for (line, t, c), (_, tn, cn) in zip(bounds, bounds[1:]):
+        name = re.sub(r"^写入输出 ", "", re.sub(r"（\d+s）$", "", line))
+        parts.append((name, tn - t, cn - c))
+    if marks:
+        parts.append(("(before the first part)", marks[0][1] - t0, marks[0][2] - c0))
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall": t1 - t0, "cpu": c1 - c0, "parts": parts, "rss_self_mb": me, "rss_children_mb": ch}),
+          flush=True)
+
+
+def run_child(frames_path: Path, out: Path, cache: Path | None) -> dict:
+    import psutil
+
+    cmd = [PY, str(Path(__file__).resolve()), "--child", str(frames_path), str(out), str(cache or "-")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    peak = {"pss_sum": 0.0, "rss_max": 0.0, "pss_parent": 0.0, "pss_workers_max": 0.0}
+    started = threading.Event()
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not done.is_set():
+            if started.is_set():
+                pss, rss = [], []
+                workers = []
+                try:
+                    procs = [root, *root.children(recursive=True)]
+                except psutil.Error:
+                    procs = [root]
+                for p in procs:
+                    try:
+                        m = p.memory_full_info()
+                    except psutil.Error:
+                        continue
+                    pss.append(m.pss)
+                    rss.append(m.rss)
+                    if p.pid != root.pid:
+                        workers.append(m.pss)
+                    else:
+                        peak["pss_parent"] = max(peak["pss_parent"], m.pss / 2**20)
+                if pss:
+                    peak["pss_sum"] = max(peak["pss_sum"], sum(pss) / 2**20)
+                    peak["rss_max"] = max(peak["rss_max"], max(rss) / 2**20)
+                if workers:
+                    peak["pss_workers_max"] = max(peak["pss_workers_max"], max(workers) / 2**20)
+            time.sleep(0.25)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    result = None
+    for line in proc.stdout:
+        if line.startswith("START"):
+            started.set()
+        elif line.startswith("{"):
+            result = json.loads(line)
+    proc.wait()
+    done.set()
+    th.join()
+    if proc.returncode or result is None:
+        raise SystemExit(f"child failed ({proc.returncode}): {' '.join(cmd)}")
+    result.update({f"{k}_mb": v for k, v in peak.items()})
+    return result
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def best(results: list[dict]) -> dict:
+    return min(results, key=lambda r: r["wall"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", type=int, default=10000)
+    ap.add_argument("--years", default="2021-2024", help="first-last report year (each agency has one per year)")
+    ap.add_argument("--defect-rate", type=float, default=0.15)
+    ap.add_argument("--runs", type=int, default=2, help="runs per measure (best is reported)")
+    ap.add_argument("--frames", type=Path, default=None,
+                    help="pickle of the validated frames (default /tmp/auditor-outputs-frames-<N>.pkl; built "
+                         "when missing)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/auditor-outputs-bench"),
+                    help="folder for OUT and the output cache (emptied first)")
+    ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    ap.add_argument("--child", nargs=3, metavar=("FRAMES", "OUT", "CACHE"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+    y0, y1 = (int(x) for x in args.years.split("-"))
+    years = list(range(y0, y1 + 1))
+    frames_path = args.frames or Path(f"/tmp/auditor-outputs-frames-{args.reports}-{y0}-{y1}-{args.defect_rate}.pkl")
+    info = prepare(frames_path, args.reports, years, args.defect_rate)
+    print(f"frames: {info['reports']} reports, {info['agencies']} agencies, {info['cells']:,} cells, "
+          f"{info['findings']:,} findings ({frames_path})", flush=True)
+
+    work = args.work
+    out, cache = work / "out", work / ".auditor-cache"
+    measures: dict[str, list[dict]] = {"cold": [], "warm": []}
+    for i in range(args.runs):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for kind in ("cold", "warm"):
+            load = _load()
+            r = run_child(frames_path, out, cache / "outputs")
+            r["load"] = load
+            measures[kind].append(r)
+            print(f"run {i + 1} {kind}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s cpu, PSS sum "
+                  f"{r['pss_sum_mb']:.0f} MB (parent {r['pss_parent_mb']:.0f}, largest worker "
+                  f"{r['pss_workers_max_mb']:.0f}), largest RSS {r['rss_max_mb']:.0f} MB, load {load:.2f}",
+                  flush=True)
+            for name, wall, cpu in r["parts"]:
+                print(f"    {name}: {wall:.1f} s wall, {cpu:.1f} s cpu", flush=True)
+    n_files = sum(1 for _ in out.rglob("*") if _.is_file())
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+
+    if not args.no_write:
+        cmd = ".venv/bin/python bench/outputs_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        lines = [f"## {SECTION}", "",
+                 f"- date: {dt.date.today().isoformat()}",
+                 f"- machine: {machine.describe(memory=True)}",
+                 f"- command: `{cmd.strip()}`",
+                 f"- input: the validated frames of {info['reports']:,} generated reports ({info['agencies']:,} "
+                 f"agencies × {len(years)} years {y0}–{y1}, as in `bench/validate_speed.py`): {info['cells']:,} "
+                 f"cells, {info['sections']:,} sections, {info['findings']:,} findings; "
+                 f"{info['agencies_with_problems']:,} agencies with errors or warnings",
+                 f"- output: {n_files:,} files, {size:,.0f} MB; `write_outputs` in a fresh process per run, best of "
+                 f"{args.runs}; cold = empty output cache, warm = the same frames again (an unchanged inbox re-run)",
+                 "- CPU = the process and its forked workers; memory sampled every 0.25 s over the process tree "
+                 "(PSS counts pages shared with the parent once)", "",
+                 "| run | wall s | CPU s | PSS sum MB | parent PSS MB | largest worker PSS MB | largest RSS MB "
+                 "| load |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for kind, rs in measures.items():
+            r = best(rs)
+            lines.append(f"| {kind} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['pss_sum_mb']:,.0f} | "
+                         f"{r['pss_parent_mb']:,.0f} | {r['pss_workers_max_mb']:,.0f} | {r['rss_max_mb']:,.0f} | "
+                         f"{r['load']:.2f} |")
+        lines += ["", "Per part (wall s / CPU s):", "",
+                  "| part | cold | warm |", "|---|---:|---:|"]
+        cold, warm = best(measures["cold"]), best(measures["warm"])
+        wparts = {n: (w, c) for n, w, c in warm["parts"]}
+        for name, w, c in cold["parts"]:
+            ww = wparts.get(name)
+            lines.append(f"| {name} | {w:.1f} / {c:.1f} | "
+                         + (f"{ww[0]:.1f} / {ww[1]:.1f}" if ww else "") + " |")
+        lines.append("")
+        write_results("\n".join(lines))
+        print(f"written: {RESULTS.relative_to(ROOT)} (section {SECTION})")
+    return 0
+
+
+def write_results(text: str) -> None:
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda m: text, old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
