@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import re
@@ -137,15 +138,36 @@ def conform(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
 
 def _key(series: pd.Series) -> pd.Series:
     """A sort key that never contains NaN: missing -> '' and everything else as its text."""
-    return series.astype(object).map(lambda v: "" if _is_missing(v) else str(v))
+    obj = series.astype(object)
+    if _all_text(series):
+        return obj.where(obj.notna(), "")
+    return obj.map(lambda v: "" if _is_missing(v) else str(v))
+
+
+def _all_text(series: pd.Series) -> bool:
+    """Every value is a str or missing (then the key of a value is the value itself)."""
+    from pandas.api.types import infer_dtype
+
+    return infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def _rank(key: pd.Series) -> np.ndarray:
+    """Integer ranks of a key column in sorting order (equal values, equal ranks)."""
+    if key.dtype == object:
+        codes, _ = pd.factorize(key, sort=True)
+        return np.asarray(codes)
+    return key.to_numpy()
 
 
 def _sorted(df: pd.DataFrame, keys: dict[str, pd.Series]) -> pd.DataFrame:
+    """Rows stably sorted by *keys* (first key first; the incoming order breaks ties, so the order is fully
+    determined); the frame itself when it is already in that order."""
     if df.empty:
         return df.reset_index(drop=True)
-    k = pd.DataFrame(keys)
-    k["__pos"] = np.arange(len(df))  # final tie-breaker: incoming order (makes the sort fully determined)
-    order = k.sort_values(list(k.columns), kind="stable").index
+    ranks = [_rank(k) for k in keys.values()]
+    order = np.lexsort(ranks[::-1])   # lexsort: last key first; stable, so ties keep the incoming order
+    if (order[1:] > order[:-1]).all():
+        return df.reset_index(drop=True)
     return df.take(order).reset_index(drop=True)
 
 
@@ -204,8 +226,74 @@ CSV_CHUNK_ROWS = 100_000
 
 
 def write_csv(path: Path, df: pd.DataFrame) -> None:
-    """Write *df* (already conformed and ordered) as a contract CSV. Rows are formatted a chunk at a time: the
-    formatted text of 2 million cells would otherwise take about 1 GB at once."""
+    """Write *df* (already conformed and ordered) as a contract CSV.
+
+    Each column's distinct values are formatted once (the same formatting as row by row) and the rows are put
+    together by pyarrow: the bytes are those of :func:`write_csv_rows`, an order of magnitude faster for the 2
+    million cells of 10,000 reports. A frame with a column of mixed value types is written row by row."""
+    columns = _distinct_fields(df) if len(df.columns) > 1 else None
+    if columns is None:
+        write_csv_rows(path, df)
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with open(path, "wb") as fh:
+        fh.write(_csv_line([str(c) for c in df.columns]).encode("utf-8-sig"))
+        texts = [pa.array(t, pa.string()) for _, t in columns]
+        for start in range(0, len(df), CSV_CHUNK_ROWS):
+            parts = [pc.take(t, pa.array(codes[start:start + CSV_CHUNK_ROWS]))
+                     for t, (codes, _) in zip(texts, columns)]
+            lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*parts, ","), "\n", "")
+            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
+                                    offset=lines.offset * 4)
+            fh.write(memoryview(lines.buffers()[2])[int(offsets[0]):int(offsets[-1])])
+
+
+def _csv_line(fields: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(fields)
+    return buf.getvalue()
+
+
+def _csv_field(text: str) -> str:
+    """*text* as the csv module writes it as one field of a row of several (quoted when it must be)."""
+    if not any(c in text for c in ',"\n'):
+        return text
+    return _csv_line([text, ""])[:-2]
+
+
+_HOMOGENEOUS = ("string", "empty")
+
+
+def _distinct_fields(df: pd.DataFrame) -> list[tuple[np.ndarray, list[str]]] | None:
+    """Per column: the code of each row and the CSV field of each code (the last one for missing values); None
+    when a column holds values of mixed types (which factorising could merge: 1, 1.0 and True are equal)."""
+    from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype, is_string_dtype
+
+    out = []
+    for name in df.columns:
+        s = df[name]
+        if s.dtype == object:
+            if infer_dtype(s, skipna=True) not in _HOMOGENEOUS:
+                return None
+        elif not (is_numeric_dtype(s.dtype) or is_bool_dtype(s.dtype) or is_string_dtype(s.dtype)):
+            return None
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        values = uniques.tolist()
+        if len({type(v) for v in values}) > 1:
+            return None
+        fields = [_csv_field(t) for t in _format_column(str(name), values)] + [""]
+        codes = np.asarray(codes, dtype=np.int32)
+        codes[codes < 0] = len(fields) - 1
+        out.append((codes, fields))
+    return out
+
+
+def write_csv_rows(path: Path, df: pd.DataFrame) -> None:
+    """The contract CSV written row by row by the csv module (reference for :func:`write_csv`; used for frames
+    with mixed-type columns). Rows are formatted a chunk at a time: the formatted text of 2 million cells would
+    otherwise take about 1 GB at once."""
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         w.writerow([str(c) for c in df.columns])
