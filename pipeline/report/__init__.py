@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import charts, csvout, notices, page, workbook
+from . import charts, csvout, notices, page, reuse, workbook
 
 __all__ = ["write_outputs", "check_out_dir", "OutputDirError", "OUTPUT_FILES", "OPTIONAL_OUTPUTS"]
 
@@ -54,7 +54,7 @@ class OutputDirError(OSError):
 
 # ---------------------------------------------------------------------------------------------------- building
 
-def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
+def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reuse.Cache | None = None) -> None:
     t0 = time.monotonic()
 
     def stage(text: str) -> None:
@@ -71,7 +71,8 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
     csvout.write_parquet(tmp / "findings.parquet", f["findings"])
     csvout.write_csv(tmp / "indicators.csv", f["indicators"])
     stage(f"审核工作簿 audit.xlsx（{len(f['reports'])} 份报告）")
-    workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"])
+    workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"],
+                            cache=cache, progress=lambda n: stage(f"各机关工作簿 workbooks/（{n} 个）"))
     stage("图表 charts/")
     charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"])
     stage("整改通知 notices/")
@@ -210,7 +211,11 @@ def check_out_dir(out_dir: Path) -> None:
     _check_target(out_dir.absolute())
 
 
-def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None) -> None:
+_DEFAULT = object()   # write_outputs' default cache_dir: .auditor-cache beside OUT_DIR, when it exists
+
+
+def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None,
+                  cache_dir: Path | None = _DEFAULT) -> None:  # type: ignore[assignment]
     """Write reports.csv, cells.csv/.parquet, sections.parquet, findings.csv/.parquet, indicators.csv, audit.xlsx
     (+ workbooks/*.xlsx for large batches), charts/*.png/.svg, notices/*.docx and index.html into *out_dir*,
     replacing its previous content completely and atomically.
@@ -220,6 +225,11 @@ def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None)
     group of files is started (for a command line to show: on large batches writing takes minutes).
     Raises :class:`OutputDirError` when OUT_DIR cannot be written; any other exception while building leaves the
     previous OUT_DIR untouched and no temporary directory behind.
+
+    *cache_dir* is the audit's cache folder (the command line's ``--cache-dir``): per-agency workbooks are kept in
+    its ``outputs/`` subfolder and copied from there when the data they show did not change (see
+    :mod:`pipeline.report.reuse`). None: no reuse. By default ``.auditor-cache`` beside
+    OUT_DIR, when that folder exists (the audit command creates it unless run with ``--no-cache``).
     """
     out_dir = Path(out_dir)
     if out_dir.is_symlink():
@@ -228,6 +238,10 @@ def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None)
     _check_target(out_dir)
     parent, name = out_dir.parent, out_dir.name
     _remove_stale(parent, name)
+    if cache_dir is _DEFAULT:
+        cache = reuse.default_cache(out_dir)
+    else:
+        cache = reuse.Cache(Path(cache_dir)) if cache_dir is not None else None
 
     pid = os.getpid()
     tmp = parent / f".{name}.tmp-{pid}"
@@ -239,7 +253,7 @@ def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None)
         except OSError as exc:
             raise OutputDirError(exc.errno, f"无法在 {parent} 中创建临时目录 | cannot create a temporary directory "
                                             f"next to OUT_DIR: {exc.strerror}", str(tmp)) from exc
-        _build(tmp, frames, progress)
+        _build(tmp, frames, progress, cache)
         _fsync_tree(tmp)
         _swap(tmp, out_dir, backup)
     except BaseException:

@@ -12,35 +12,33 @@ Sheets:
   severity with a comment carrying the message(s), blank and missing template cells visibly marked, followed by
   the report's findings.
 
-Written with openpyxl in write-only mode (rows are streamed). Every text cell is written as a string cell
-(data_type 's'): control characters Excel rejects are removed and values that would start a formula get a leading
-``'`` (the same neutralisation as the CSVs), so no cell can ever become a formula.
+Written with :mod:`pipeline.report.xlsx` (rows streamed into the zip; the SpreadsheetML openpyxl's write-only mode
+writes, without its per-cell object overhead). Every text cell is written as a string cell (inline string): control
+characters Excel rejects are removed and values that would start a formula get a leading ``'`` (the same
+neutralisation as the CSVs), so no cell can ever become a formula.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 import unicodedata
-from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.hyperlink import Hyperlink
 
 from . import labels as L
+from . import xlsx
+from .xlsx import Book, Link
 from .csvout import _is_missing, neutralise
 
 log = logging.getLogger(__name__)
@@ -112,8 +110,11 @@ FINDING_COLUMNS = [
 ]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def display_width(text: str) -> int:
     """Approximate Excel column width of *text*: CJK (wide/fullwidth) characters count 2."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
@@ -127,8 +128,15 @@ def _clean_text(v) -> str | None:
     return neutralise(s)
 
 
+_FORMULA_FIRST = "=+-@\t\r"
+
+
 def _cell_value(v, kind):
     """The Python value to put into the cell for a source value *v* of the given kind."""
+    if type(v) is str and kind == "text":   # the common case, as _clean_text does it
+        if v[:1] not in _FORMULA_FIRST and len(v) <= MAX_CELL_CHARS and not ILLEGAL_CHARACTERS_RE.search(v):
+            return v
+        return _clean_text(v)
     if _is_missing(v):
         return None
     if isinstance(kind, dict):
@@ -201,6 +209,7 @@ def _quote_sheet(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ styles
 
+@functools.lru_cache(maxsize=None)
 def _style_parts(key: str):
     """(font, fill, alignment, border, number_format) of a named style; key parts are joined with '+'."""
     font = fill = align = border = fmt = None
@@ -236,89 +245,36 @@ def _style_parts(key: str):
     return font, fill, align, border, fmt
 
 
-class _Styles:
-    """Style arrays registered once per key and copied onto each cell.
-
-    Assigning ``cell.fill`` hashes the style objects every time; copying a registered StyleArray is ~20x faster.
-    """
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.cache: dict[str, StyleArray] = {}
-
-    def get(self, fill: str | None = None, number_format: str | None = None, header: bool = False) -> StyleArray:
-        parts = ["header" if header else "", fill or "", f"fmt:{number_format}" if number_format else ""]
-        return self.named("+".join(p for p in parts if p))
-
-    def named(self, key: str) -> StyleArray:
-        style = self.cache.get(key)
-        if style is None:
-            c = WriteOnlyCell(self.ws)
-            font, fill, align, border, fmt = _style_parts(key)
-            if font is not None:
-                c.font = font
-            if fill is not None:
-                c.fill = fill
-            if align is not None:
-                c.alignment = align
-            if border is not None:
-                c.border = border
-            if fmt is not None:
-                c.number_format = fmt
-            style = self.cache[key] = c._style
-        return style
+def _style(fill: str | None = None, number_format: str | None = None, header: bool = False) -> str | None:
+    """The style key of a cell with an optional severity fill / number format / header look (None: no style)."""
+    parts = ["header" if header else "", fill or "", f"fmt:{number_format}" if number_format else ""]
+    return "+".join(p for p in parts if p) or None
 
 
-def _make_cell(ws, value, style: StyleArray | None = None, comment: str | None = None,
-               link: Hyperlink | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws)
-    if isinstance(value, str):
-        cell._value = value   # bypass value parsing: a string cell, never a formula
-        cell.data_type = "s"
-    elif type(value) is int or type(value) is float:
-        if value == value and value not in (float("inf"), float("-inf")):   # NaN/inf: no valid Excel number
-            cell._value = value   # plain numbers need no parsing either
-            cell.data_type = "n"
-    elif value is not None:
-        cell.value = value
-    if style is not None:
-        cell._style = style   # shared, never mutated: the writer only reads it
-    if comment:
-        text = ILLEGAL_CHARACTERS_RE.sub("", comment)
-        if len(text) > MAX_COMMENT_CHARS:
-            text = text[: MAX_COMMENT_CHARS - 1] + "…"
-        c = Comment(text, "审核工具")
-        lines = sum(1 + display_width(x) // 44 for x in text.split("\n"))
-        c.width, c.height = 300, min(400, 18 + 15 * lines)
-        cell.comment = c
-    if link is not None:
-        cell.hyperlink = link
-    return cell
+def _new_book(path: Path, title: str) -> Book:
+    return Book(path, _style_parts, title=title, creator="gov-disclosure-auditor")
 
 
-def _cells_to_row(ws):
-    """Row conversion for sheets that only receive WriteOnlyCell lists (replaces openpyxl's, which first tries to
-    parse every cell as a plain value and formats an exception for each one: a third of the writing time)."""
-    def convert(values, row_idx):
-        for col_idx, cell in enumerate(values, 1):
-            if cell is None:
-                continue
-            cell.column = col_idx
-            cell.row = row_idx
-            if cell.hyperlink is not None:
-                cell.hyperlink.ref = cell.coordinate
-            yield cell
-    return convert
+def _comment(text: str) -> xlsx.Comment:
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if len(text) > MAX_COMMENT_CHARS:
+        text = text[: MAX_COMMENT_CHARS - 1] + "…"
+    lines = sum(1 + display_width(x) // 44 for x in text.split("\n"))
+    return xlsx.Comment(text, "审核工具", 300, min(400, 18 + 15 * lines))
 
 
-def _create_sheet(wb: Workbook, title: str):
-    ws = wb.create_sheet(title)
-    ws._values_to_row = _cells_to_row(ws)
-    return ws
+def _cell(value, style: str | None = None, comment: str | None = None, link: Link | None = None) -> tuple:
+    """A cell for :mod:`xlsx`: strings are written as they are (callers clean and neutralise them), numbers as
+    numbers (NaN/inf: an empty cell), with an optional style key, comment text and link."""
+    if comment or link is not None:
+        return (value, style, _comment(comment) if comment else None, link)
+    return (value, style)
 
 
-def _setup_sheet(ws, headers: list[str], rows: list[list], n_rows: int) -> None:
-    """Column widths, frozen header, autofilter — must be set before rows are appended in write-only mode."""
+def _table_sheet(book: Book, title: str, headers: list[str], rows: list[list],
+                 widths: dict[int, float] | None = None) -> xlsx.Sheet:
+    """A list sheet: column widths fitted to the first rows, frozen header, autofilter, the header row written."""
+    auto: dict[int, float] = {}
     for i, h in enumerate(headers, start=1):
         w = display_width(h)
         for row in rows[:WIDTH_SAMPLE_ROWS]:
@@ -327,14 +283,13 @@ def _setup_sheet(ws, headers: list[str], rows: list[list], n_rows: int) -> None:
                 continue
             text = v if isinstance(v, str) else (str(v) if not isinstance(v, float) else f"{v:g}")
             w = max(w, display_width(text.split("\n", 1)[0]))
-        ws.column_dimensions[get_column_letter(i)].width = max(MIN_WIDTH, min(MAX_WIDTH, w + 2))
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, n_rows) + 1}"
-
-
-def _append_header(ws, headers: list[str], styles: _Styles) -> None:
-    style = styles.get(header=True)
-    ws.append([_make_cell(ws, h, style) for h in headers])
+        auto[i] = max(MIN_WIDTH, min(MAX_WIDTH, w + 2))
+    auto.update(widths or {})
+    ws = book.sheet(title, widths=auto, freeze="A2",
+                    autofilter=f"A1:{get_column_letter(len(headers))}{max(1, len(rows)) + 1}")
+    style = _style(header=True)
+    ws.row([(h, style) for h in headers])
+    return ws
 
 
 def _limit_rows(rows: list, sheet: str) -> list:
@@ -358,9 +313,12 @@ class Detail:
     sheet: str
 
 
-def plan_details(reports: pd.DataFrame, max_sheets: int = DETAIL_SHEETS_MAX) -> dict[str, Detail]:
+def plan_details(reports: pd.DataFrame, max_sheets: int | None = None) -> dict[str, Detail]:
     """report_id -> Detail, deterministic (by agency, year, source_file). Per-report sheets of audit.xlsx up to
-    *max_sheets* reports, else one workbook per agency under workbooks/ with one sheet per report."""
+    *max_sheets* reports (default :data:`DETAIL_SHEETS_MAX`), else one workbook per agency under workbooks/ with
+    one sheet per report."""
+    if max_sheets is None:
+        max_sheets = DETAIL_SHEETS_MAX
     if reports.empty:
         return {}
     agency = _text_list(reports["agency"])
@@ -390,20 +348,15 @@ def plan_details(reports: pd.DataFrame, max_sheets: int = DETAIL_SHEETS_MAX) -> 
     return out
 
 
-def _link_to(detail: Detail) -> Hyperlink:
+def _link_to(detail: Detail) -> Link:
     """A link from audit.xlsx to a report's detail sheet (in audit.xlsx or in workbooks/<机关>.xlsx)."""
-    location = f"{_quote_sheet(detail.sheet)}!A1"
-    if detail.file is None:
-        return Hyperlink(ref="", location=location)
-    return Hyperlink(ref="", target=detail.file, location=location)
+    return Link(location=f"{_quote_sheet(detail.sheet)}!A1", target=detail.file)
 
 
 # ------------------------------------------------------------------------------------------------ 总览
 
-def _overview_sheet(wb: Workbook, reports: pd.DataFrame, findings: pd.DataFrame,
+def _overview_sheet(book: Book, reports: pd.DataFrame, findings: pd.DataFrame,
                     indicators: pd.DataFrame, details: dict[str, Detail]) -> None:
-    ws = _create_sheet(wb, SHEET_OVERVIEW)
-
     quality: dict[str, float] = {}
     if "K-07" in indicators.columns and indicators["K-07"].notna().any():
         for rid, q in zip(indicators["report_id"].tolist(), indicators["K-07"].tolist()):
@@ -453,22 +406,18 @@ def _overview_sheet(wb: Workbook, reports: pd.DataFrame, findings: pd.DataFrame,
         rows.append(row)
     rows = _limit_rows(rows, SHEET_OVERVIEW)
 
-    _setup_sheet(ws, headers, rows, len(rows))
-    styles = _Styles(ws)
-    _append_header(ws, headers, styles)
+    ws = _table_sheet(book, SHEET_OVERVIEW, headers, rows)
     count_fills = {5: "error", 6: "warning", 7: "info"}
-    link_style = styles.named("link")
     for row, link in zip(rows, links):
         cells = []
         for i, v in enumerate(row):
             if i == link_idx:
-                cells.append(_make_cell(ws, v, link_style, link=copy(link) if link is not None else None))
+                cells.append((v, "link", None, link) if link is not None else (v, "link"))
                 continue
             fill = count_fills.get(i) if isinstance(v, int) and v > 0 else None
             fmt = "0" if i == 2 else ("0.0" if has_quality and i == 8 else None)
-            style = styles.get(fill, fmt) if (fill or fmt) else None
-            cells.append(_make_cell(ws, v, style))
-        ws.append(cells)
+            cells.append((v, _style(fill, fmt) if (fill or fmt) else None))
+        ws.row(cells)
 
 
 # ------------------------------------------------------------------------------------------------ 问题清单
@@ -494,8 +443,7 @@ def _findings_rows_from_records(records: list[dict]) -> tuple[list[list], list]:
     return rows, [r.get("severity") for r in records]
 
 
-def _findings_sheet(wb: Workbook, findings: pd.DataFrame | list[dict], title: str = SHEET_FINDINGS) -> None:
-    ws = _create_sheet(wb, title)
+def _findings_sheet(book: Book, findings: pd.DataFrame | list[dict], title: str = SHEET_FINDINGS) -> None:
     headers = [h for h, _, _ in FINDING_COLUMNS]
     if isinstance(findings, list):
         rows, severities = _findings_rows_from_records(findings)
@@ -503,20 +451,17 @@ def _findings_sheet(wb: Workbook, findings: pd.DataFrame | list[dict], title: st
         rows, severities = _findings_rows(findings)
     rows = _limit_rows(rows, title)
 
-    _setup_sheet(ws, headers, rows, len(rows))
-    styles = _Styles(ws)
-    _append_header(ws, headers, styles)
+    ws = _table_sheet(book, title, headers, rows)
     year_idx = headers.index("年度")
     for row, sev in zip(rows, severities):
         fill = sev if sev in SEVERITY_FILL else None
-        plain, year = styles.get(fill), styles.get(fill, "0")
-        ws.append([_make_cell(ws, v, year if i == year_idx else plain) for i, v in enumerate(row)])
+        plain, year = _style(fill), _style(fill, "0")
+        ws.row([(v, year if i == year_idx else plain) for i, v in enumerate(row)])
 
 
 # ------------------------------------------------------------------------------------------------ 指标
 
-def _indicators_sheet(wb: Workbook, indicators: pd.DataFrame, reports: pd.DataFrame) -> None:
-    ws = _create_sheet(wb, SHEET_INDICATORS)
+def _indicators_sheet(book: Book, indicators: pd.DataFrame, reports: pd.DataFrame) -> None:
     src = dict(zip(_text_list(reports["report_id"]), _text_list(reports["source_file"])))
     headers = ["机关", "年度", *(h for _, h, _ in L.INDICATORS), "文件", "报告编号"]
     kinds = ["text", "int", *("num" for _ in L.INDICATORS), "text", "text"]
@@ -529,20 +474,17 @@ def _indicators_sheet(wb: Workbook, indicators: pd.DataFrame, reports: pd.DataFr
     columns += [[src.get(i, "") for i in ids], ids]
     rows = [[_cell_value(v, kinds[j]) for j, v in enumerate(r)] for r in zip(*columns)]
     rows = _limit_rows(rows, SHEET_INDICATORS)
-    _setup_sheet(ws, headers, rows, len(rows))
-    for i, h in enumerate(headers[2:2 + len(L.INDICATORS)], start=3):
-        ws.column_dimensions[get_column_letter(i)].width = max(12, min(18, display_width(h) // 2 + 4))
-    styles = _Styles(ws)
-    _append_header(ws, headers, styles)
-    fmt_styles = [styles.get(None, f) if f else None for f in formats]
+    widths = {i: max(12, min(18, display_width(h) // 2 + 4))
+              for i, h in enumerate(headers[2:2 + len(L.INDICATORS)], start=3)}
+    ws = _table_sheet(book, SHEET_INDICATORS, headers, rows, widths)
+    fmt_styles = [_style(None, f) if f else None for f in formats]
     for row in rows:
-        ws.append([_make_cell(ws, v, fmt_styles[j]) for j, v in enumerate(row)])
+        ws.row([(v, fmt_styles[j]) for j, v in enumerate(row)])
 
 
 # ------------------------------------------------------------------------------------------------ 规则说明
 
-def _rules_sheet(wb: Workbook, findings: pd.DataFrame) -> None:
-    ws = _create_sheet(wb, SHEET_RULES)
+def _rules_sheet(book: Book, findings: pd.DataFrame) -> None:
     headers = ["规则编号", "规则类别", "严重程度", "规则名称", "依据", "本批次问题数", "涉及报告数"]
     counts: dict[str, int] = {}
     reports: dict[str, int] = {}
@@ -550,8 +492,8 @@ def _rules_sheet(wb: Workbook, findings: pd.DataFrame) -> None:
         rid = findings["rule_id"].astype(object)
         counts = {str(k): int(v) for k, v in rid.value_counts().items()}
         reports = {str(k): int(v) for k, v in findings.groupby(rid)["report_id"].nunique().items()}
-    book = L.rulebook()
-    rules = dict(book.rules) if book is not None else {}
+    book_ = L.rulebook()
+    rules = dict(book_.rules) if book_ is not None else {}
     ids = sorted(set(rules) | set(counts), key=_rule_sort_key)
     rows = []
     for r in ids:
@@ -563,16 +505,10 @@ def _rules_sheet(wb: Workbook, findings: pd.DataFrame) -> None:
             _clean_text(rule.basis_zh) if rule else None,
             counts.get(r, 0), reports.get(r, 0),
         ])
-    _setup_sheet(ws, headers, rows, len(rows))
-    ws.column_dimensions["D"].width = 50
-    ws.column_dimensions["E"].width = 70
-    styles = _Styles(ws)
-    _append_header(ws, headers, styles)
-    wrap = styles.named("wrap")
-    sev_styles = {v: styles.named(k) for k, v in SEVERITY_ZH.items()}
+    ws = _table_sheet(book, SHEET_RULES, headers, rows, {4: 50, 5: 70})
+    sev_styles = {v: k for k, v in SEVERITY_ZH.items()}
     for row in rows:
-        ws.append([_make_cell(ws, v, sev_styles.get(v) if j == 2 else (wrap if j in (3, 4) else None))
-                   for j, v in enumerate(row)])
+        ws.row([(v, sev_styles.get(v) if j == 2 else ("wrap" if j in (3, 4) else None)) for j, v in enumerate(row)])
 
 
 def _rule_sort_key(rule_id: str):
@@ -588,24 +524,107 @@ _SEV_RANK = {"error": 0, "warning": 1, "info": 2}
 VALUE_COLS = 15          # t4 prints 15 values in one row: the widest table
 LABEL_WIDTH = 46
 VALUE_WIDTH = 11
+_CELL_COLUMNS = ("table", "row_id", "col_id", "state", "raw")
 
 
 class _Batch:
-    """Cells and findings of the whole batch as plain lists, with the row positions of each report."""
+    """Cells and findings of the whole batch, with the row positions of each report.
+
+    The text columns of the cells are kept as integer codes into their (few) distinct values: a report's cells are
+    rebuilt from them when its sheet is written, instead of holding ~10 million Python strings for a 10,000-report
+    batch (the forked workers share these arrays with the parent)."""
 
     def __init__(self, cells: pd.DataFrame | None, findings: pd.DataFrame):
+        self.codes: list[np.ndarray] = []
+        self.uniques: list[list] = []
         if cells is not None and len(cells):
-            self.cell_cols = [cells[c].tolist() for c in ("table", "row_id", "col_id", "value", "state", "raw")]
+            for c in _CELL_COLUMNS:
+                codes, uniques = _codes(cells[c])
+                self.codes.append(codes)
+                self.uniques.append(uniques)
+            self.values = cells["value"].to_numpy()
         else:
-            self.cell_cols = [[] for _ in range(6)]
+            self.codes = [np.zeros(0, dtype=np.int32) for _ in _CELL_COLUMNS]
+            self.uniques = [[None] for _ in _CELL_COLUMNS]
+            self.values = np.zeros(0)
         self.cell_idx = _group_index(cells)
         self.findings = findings.to_dict("records") if len(findings) else []
         self.find_idx = _group_index(findings)
 
+    def report_cells(self, rid: str) -> dict[tuple, tuple]:
+        """(table, row_id, col_id) -> (value, state, raw) of one report (a later duplicate wins)."""
+        idx = self.cell_idx.get(rid)
+        if idx is None:
+            return {}
+        (tu, ru, cu, su, wu), (tc, rc, cc, sc, wc) = self.uniques, self.codes
+        if isinstance(idx, slice):
+            cols = [tc[idx].tolist(), rc[idx].tolist(), cc[idx].tolist(), sc[idx].tolist(), wc[idx].tolist()]
+            values = self.values[idx].tolist()
+        else:
+            cols = [tc.take(idx).tolist(), rc.take(idx).tolist(), cc.take(idx).tolist(), sc.take(idx).tolist(),
+                    wc.take(idx).tolist()]
+            values = self.values.take(idx).tolist()
+        return {(tu[t], ru[r], cu[c]): (v, su[s], wu[w]) for t, r, c, s, w, v in zip(*cols, values)}
+
+    def report_findings(self, rid: str) -> list[dict]:
+        return [self.findings[i] for i in _positions(self.find_idx.get(rid))]
+
+    def findings_of(self, rids: list[str]) -> list[dict]:
+        """The findings of several reports in the order of the findings frame."""
+        return [self.findings[i] for i in sorted(p for rid in rids for p in _positions(self.find_idx.get(rid)))]
+
     def report(self, rid: str) -> _ReportData:
-        t, r, c, v, s, raw = self.cell_cols
-        cells = {(t[i], r[i], c[i]): (v[i], s[i], raw[i]) for i in self.cell_idx.get(rid, ())}
-        return _ReportData(cells, [self.findings[i] for i in self.find_idx.get(rid, ())])
+        return _ReportData(self.report_cells(rid), self.report_findings(rid))
+
+
+def _positions(idx) -> range | list:
+    if idx is None:
+        return ()
+    return range(idx.start, idx.stop) if isinstance(idx, slice) else idx.tolist()
+
+
+def _codes(series: pd.Series) -> tuple[np.ndarray, list]:
+    """Integer codes of *series* and the list of its values by code; code -1 (the last entry) is its missing
+    value exactly as ``tolist()`` gives it. Values of mixed types are kept apart (1, 1.0 and True stay three)."""
+    codes = uniq = None
+    if series.dtype != object:
+        try:   # text columns: pyarrow's dictionary encoding (several times faster than pd.factorize)
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            arr = pa.array(series, from_pandas=True)
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                enc = arr.dictionary_encode()
+                codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+                uniq = enc.dictionary.to_pylist()
+        except (TypeError, ValueError, ImportError, AttributeError, NotImplementedError):
+            codes = uniq = None
+    if codes is None:
+        obj = series.astype(object)
+        try:
+            codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+            uniq = uniques.tolist()
+            if len({type(v) for v in uniq}) > 1:
+                raise TypeError("mixed types")
+        except TypeError:
+            keys = {}
+            vals = obj.tolist()
+            codes = np.empty(len(vals), dtype=np.int64)
+            uniq = []
+            for i, v in enumerate(vals):
+                k = (type(v), v) if not _is_missing(v) else None
+                if k is None:
+                    codes[i] = -1
+                    continue
+                j = keys.get(k)
+                if j is None:
+                    j = keys[k] = len(uniq)
+                    uniq.append(v)
+                codes[i] = j
+    codes = np.asarray(codes, dtype=np.int32)
+    missing = np.flatnonzero(codes < 0)
+    uniq.append(series.astype(object).iloc[int(missing[0])] if len(missing) else None)
+    return codes, uniq
 
 
 class _ReportData:
@@ -639,64 +658,68 @@ def _comment_and_fill(items: list[dict]) -> tuple[str | None, str | None]:
     return text, (worst if worst in SEVERITY_FILL else "info")
 
 
-def _value_cell(ws, styles: _Styles, data: _ReportData, key: tuple, used: set):
+CELL_TEXT = {"DASH": "—", "UNPARSABLE": "？"}
+
+
+def _plain_value_cell(found: tuple | None) -> tuple:
+    """The cell of a template cell no finding points at: value as published, blank/missing marked."""
+    if found is None:
+        return _GRID_EMPTY
+    value, state, raw = found
+    if state == "NUMBER" and (value == value if type(value) is float else not _is_missing(value)):
+        v = float(value)
+        return (int(v) if v.is_integer() and abs(v) < 2**53 else v, "grid+center")
+    if state == "BLANK":
+        return _BLANK_CELL
+    if state == "MISSING":
+        return _MISSING_CELL
+    return (_clean_text(raw) if raw else CELL_TEXT.get(state, state), "grid+center")
+
+
+_GRID_EMPTY = (None, "grid")
+_BLANK_CELL = (BLANK_MARK, "grid+mark+blank")
+_MISSING_CELL = (MISSING_MARK, "grid+mark+missing")
+
+
+def _value_cell(data: _ReportData, key: tuple, used: set) -> tuple:
     """The cell of template cell *key*: value as published, blank/missing marked, findings filled + commented."""
     found = data.cells.get(key)
-    items = data.on_cell.get(key, [])
-    if items:
-        used.add(key)
+    items = data.on_cell.get(key)
+    if not items:
+        return _plain_value_cell(found)
+    used.add(key)
     comment, sev = _comment_and_fill(items)
     if found is None:
-        if not items:
-            return _make_cell(ws, None, styles.named("grid"))
-        return _make_cell(ws, None, styles.named(f"grid+{sev}"), comment)
+        return _cell(None, f"grid+{sev}", comment)
     value, state, raw = found
     if state == "NUMBER" and not _is_missing(value):
         v = float(value)
         out = int(v) if v.is_integer() and abs(v) < 2**53 else v
-        key_style = "grid+center" + (f"+{sev}" if sev else "")
+        key_style = f"grid+center+{sev}"
     elif state == "BLANK":
-        out = BLANK_MARK
-        key_style = "grid+mark+" + (sev or "blank")
+        out, key_style = BLANK_MARK, f"grid+mark+{sev}"
     elif state == "MISSING":
-        out = MISSING_MARK
-        key_style = "grid+mark+" + (sev or "missing")
+        out, key_style = MISSING_MARK, f"grid+mark+{sev}"
     else:   # DASH / UNPARSABLE: the text as published
         out = _clean_text(raw) if raw else CELL_TEXT.get(state, state)
-        key_style = "grid+center" + (f"+{sev}" if sev else "")
-    return _make_cell(ws, out, styles.named(key_style), comment)
+        key_style = f"grid+center+{sev}"
+    return _cell(out, key_style, comment)
 
 
-CELL_TEXT = {"DASH": "—", "UNPARSABLE": "？"}
+_DETAIL_WIDTHS = {1: LABEL_WIDTH, **{2 + j: VALUE_WIDTH for j in range(VALUE_COLS)}}
+_FULL_MERGE = ((0, VALUE_COLS - 1),)
 
 
-def _detail_sheet(wb: Workbook, title: str, report: dict, data: _ReportData, back: Hyperlink | None) -> None:
-    ws = _create_sheet(wb, title)
-    ws.column_dimensions["A"].width = LABEL_WIDTH
-    for j in range(VALUE_COLS):
-        ws.column_dimensions[get_column_letter(2 + j)].width = VALUE_WIDTH
-    ws.freeze_panes = "B1"
-    ws.page_setup.orientation = "landscape"          # print: A4 landscape, all columns on one page width
-    ws.page_setup.paperSize = 9                      # A4 (Worksheet.PAPERSIZE_A4)
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    styles = _Styles(ws)
-    row_no = 0
+def _detail_sheet(book: Book, title: str, report: dict, data: _ReportData, back: Link | None) -> None:
+    ws = book.sheet(title, widths=_DETAIL_WIDTHS, freeze="B1", landscape_fit=True)  # print: A4 landscape, 1 page wide
 
     def put(cells: list, merges: tuple = (), height: float | None = None):
-        nonlocal row_no
-        row_no += 1
-        if height:
-            ws.row_dimensions[row_no].height = height
-        ws.append(cells)
-        for a, b in merges:
-            if b > a:
-                ws.merged_cells.add(f"{get_column_letter(2 + a)}{row_no}:{get_column_letter(2 + b)}{row_no}")
+        n = ws.row_count + 1
+        ws.row(cells, height, tuple(f"{_COL[a]}{n}:{_COL[b]}{n}" for a, b in merges if b > a))
 
     agency = "" if _is_missing(report.get("agency")) else str(report.get("agency"))
     year = "" if _is_missing(report.get("year")) else f"{int(report.get('year'))}年"
-    put([_make_cell(ws, _clean_text(f"{agency}{year}政府信息公开工作年度报告 表格核对"), styles.named("title"))],
-        ((0, VALUE_COLS - 1),))
+    put([(_clean_text(f"{agency}{year}政府信息公开工作年度报告 表格核对"), "title")], _FULL_MERGE)
     info = [
         ("文件", report.get("source_file")), ("模板", L.TEMPLATE_ZH.get(report.get("template"), report.get("template"))),
         ("状态", REPORT_STATUS_ZH.get(report.get("status"), report.get("status"))),
@@ -705,74 +728,71 @@ def _detail_sheet(wb: Workbook, title: str, report: dict, data: _ReportData, bac
     if not _is_missing(report.get("error")) and report.get("error"):
         info.append(("错误说明", report.get("error")))
     for k, v in info:
-        put([_make_cell(ws, k, styles.named("bold")), _make_cell(ws, _clean_text(v))], ((0, VALUE_COLS - 1),))
+        put([(k, "bold"), (_clean_text(v), None)], _FULL_MERGE)
     if back is not None:
-        put([_make_cell(ws, "← 返回总览", styles.named("link"), link=back)])
+        put([("← 返回总览", "link", None, back)])
     # legend
-    put([_make_cell(ws, "图例", styles.named("bold")),
-         _make_cell(ws, "错误", styles.named("grid+center+error")),
-         _make_cell(ws, "警告", styles.named("grid+center+warning")),
-         _make_cell(ws, "提示", styles.named("grid+center+info")),
-         _make_cell(ws, BLANK_MARK, styles.named("grid+mark+blank")),
-         _make_cell(ws, MISSING_MARK, styles.named("grid+mark+missing")),
-         _make_cell(ws, "有问题的单元格带批注（鼠标移到单元格上查看）；“空白”为格式要求填写而原文未填的单元格。")])
+    put([("图例", "bold"), ("错误", "grid+center+error"), ("警告", "grid+center+warning"),
+         ("提示", "grid+center+info"), (BLANK_MARK, "grid+mark+blank"), (MISSING_MARK, "grid+mark+missing"),
+         ("有问题的单元格带批注（鼠标移到单元格上查看）；“空白”为格式要求填写而原文未填的单元格。", None)])
 
     used: set = set()
     if data.cells:
+        on_cell, cells = data.on_cell, data.cells
+        cells_get = cells.get
         for lr in L.layout(report.get("template") or "gb2021"):
             if lr.kind == "title":
                 put([])
-                items = data.on_cell.get((lr.table, "", ""), [])
+                items = on_cell.get((lr.table, "", ""), [])
                 comment, sev = _comment_and_fill(items)
                 if items:
                     used.add((lr.table, "", ""))
-                put([_make_cell(ws, lr.label, styles.named("title" + (f"+{sev}" if sev else "")), comment)],
-                    ((0, VALUE_COLS - 1),))
+                put([_cell(lr.label, "title" + (f"+{sev}" if sev else ""), comment)], _FULL_MERGE)
             elif lr.kind == "caption":
-                put([_make_cell(ws, lr.label, styles.named("bold"))])
+                put([(lr.label, "bold")])
             elif lr.kind == "header":
-                hdr = [_make_cell(ws, lr.label or None, styles.named("header+grid"))]
+                hdr = [(lr.label or None, "header+grid")]
                 for j, text in enumerate(lr.cells):
-                    items = data.on_cell.get(lr.keys[j], []) if lr.keys else []   # a finding on a whole column
+                    items = on_cell.get(lr.keys[j], []) if lr.keys else []   # a finding on a whole column
                     comment, sev = _comment_and_fill(items)
-                    hdr.append(_make_cell(ws, text or None, styles.named("header+grid" + (f"+{sev}" if sev else "")),
-                                          comment))
+                    hdr.append(_cell(text or None, "header+grid" + (f"+{sev}" if sev else ""), comment))
                 put(hdr, lr.merge)
             else:  # data / group rows
-                items = data.on_cell.get((lr.table, lr.row_id, ""), []) if lr.row_id else []
+                items = on_cell.get((lr.table, lr.row_id, ""), []) if lr.row_id else []
                 if items:
                     used.add((lr.table, lr.row_id, ""))
                 comment, sev = _comment_and_fill(items)
                 base = "bold+grid+wrap" if lr.kind == "group" else "grid+wrap"
-                row = [_make_cell(ws, lr.label, styles.named(base + (f"+{sev}" if sev else "")), comment)]
-                has_values = any(k in data.cells for k in lr.cells)
-                for key in lr.cells:
-                    if lr.kind == "group" and not has_values and key not in data.on_cell:
-                        row.append(_make_cell(ws, None, styles.named("grid+hdrfill")))
-                    else:
-                        row.append(_value_cell(ws, styles, data, key, used))
+                row = [_cell(lr.label, base + (f"+{sev}" if sev else ""), comment)]
+                if lr.kind == "group" and not any(k in cells for k in lr.cells):
+                    row += [(None, "grid+hdrfill") if key not in on_cell else _value_cell(data, key, used)
+                            for key in lr.cells]
+                else:
+                    row += [_value_cell(data, key, used) if key in on_cell else _plain_value_cell(cells_get(key))
+                            for key in lr.cells]
                 put(row)
     elif report.get("status") != "failed":
         put([])
-        put([_make_cell(ws, "未识别到表二、表三、表四的单元格。")])
+        put([("未识别到表二、表三、表四的单元格。", None)])
 
     # the report's findings (every one, incl. those on sections or the whole report)
     put([])
-    put([_make_cell(ws, "本报告的问题", styles.named("title"))], ((0, VALUE_COLS - 1),))
-    put([_make_cell(ws, h, styles.named("header+grid")) for h in ("位置", "严重程度", "规则", "说明")],
-        ((2, VALUE_COLS - 1),))
+    put([("本报告的问题", "title")], _FULL_MERGE)
+    put([(h, "header+grid") for h in ("位置", "严重程度", "规则", "说明")], ((2, VALUE_COLS - 1),))
     for f in sorted(data.findings, key=lambda f: (_SEV_RANK.get(f.get("severity"), 3), str(f.get("rule_id")))):
         sev = f.get("severity")
         where = L.place(f.get("table"), f.get("row_id"), f.get("col_id"), f.get("section_id"),
                         report.get("template") or "gb2021")
-        put([_make_cell(ws, _clean_text(where), styles.named("grid+wrap")),
-             _make_cell(ws, SEVERITY_ZH.get(sev, _clean_text(sev)), styles.named(f"grid+center+{sev}")
-                        if sev in SEVERITY_FILL else styles.named("grid")),
-             _make_cell(ws, _clean_text(f.get("rule_id")), styles.named("grid")),
-             _make_cell(ws, _clean_text(f.get("message")), styles.named("grid+wrap"))],
+        put([(_clean_text(where), "grid+wrap"),
+             (SEVERITY_ZH.get(sev, _clean_text(sev)), f"grid+center+{sev}" if sev in SEVERITY_FILL else "grid"),
+             (_clean_text(f.get("rule_id")), "grid"),
+             (_clean_text(f.get("message")), "grid+wrap")],
             ((2, VALUE_COLS - 1),), _row_height(f.get("message"), (VALUE_COLS - 2) * VALUE_WIDTH, where))
     if not data.findings:
-        put([_make_cell(ws, "未发现问题。")])
+        put([("未发现问题。", None)])
+
+
+_COL = [get_column_letter(2 + j) for j in range(200)]
 
 
 def _row_height(text, width: float, label: str = "") -> float | None:
@@ -783,31 +803,50 @@ def _row_height(text, width: float, label: str = "") -> float | None:
     return None if lines <= 1 else 15.0 * lines + 2
 
 
-def _group_index(df: pd.DataFrame | None) -> dict[str, np.ndarray]:
+def _group_index(df: pd.DataFrame | None) -> dict[str, np.ndarray | slice]:
+    """report_id -> its row positions (a slice when they are contiguous, as in the ordered output frames)."""
     if df is None or df.empty:
         return {}
-    return {str(k): v for k, v in df.groupby(df["report_id"].astype(object), sort=False).indices.items()}
+    codes, uniques = pd.factorize(df["report_id"].astype(object), use_na_sentinel=True)
+    codes = np.asarray(codes)
+    keys = [str(k) for k in uniques.tolist()]
+    valid = codes >= 0
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes[valid], minlength=len(keys))
+    starts = np.concatenate(([0], np.cumsum(counts)))[:-1] + int((~valid).sum())
+    out: dict[str, np.ndarray | slice] = {}
+    for k, key in enumerate(keys):
+        idx = order[starts[k]:starts[k] + counts[k]]
+        first = int(idx[0])
+        out[key] = slice(first, first + len(idx)) if int(idx[-1]) - first + 1 == len(idx) else idx
+    return out
 
 
-def _write_details(wb: Workbook, reports: list[dict], details: dict[str, Detail], batch: _Batch,
+def _write_details(book: Book, reports: list[dict], details: dict[str, Detail], batch: _Batch,
                    in_audit: bool) -> None:
-    back_sheet = SHEET_OVERVIEW if in_audit else SHEET_FINDINGS
+    back = Link(location=f"{_quote_sheet(SHEET_OVERVIEW if in_audit else SHEET_FINDINGS)}!A1")
     for r in reports:
         rid = str(r["report_id"])
-        back = Hyperlink(ref="", location=f"{_quote_sheet(back_sheet)}!A1")
-        _detail_sheet(wb, details[rid].sheet, r, batch.report(rid), back)
+        _detail_sheet(book, details[rid].sheet, r, batch.report(rid), back)
 
 
-def _agency_workbook(path: Path, reports: list[dict], details: dict[str, Detail], batch: _Batch,
-                     findings: pd.DataFrame) -> None:
-    wb = Workbook(write_only=True)
-    wb.properties.creator = "gov-disclosure-auditor"
+def _agency_workbook(path: Path, reports: list[dict], details: dict[str, Detail], batch: _Batch) -> None:
     agency = "" if _is_missing(reports[0].get("agency")) else str(reports[0].get("agency"))
-    wb.properties.title = f"{agency} 政府信息公开工作年度报告审核结果"
-    idx = sorted(i for r in reports for i in batch.find_idx.get(str(r["report_id"]), ()))
-    _findings_sheet(wb, [batch.findings[i] for i in idx])
-    _write_details(wb, reports, details, batch, in_audit=False)
-    wb.save(path)
+    book = _new_book(path, f"{agency} 政府信息公开工作年度报告审核结果")
+    try:
+        _findings_sheet(book, batch.findings_of([str(r["report_id"]) for r in reports]))
+        _write_details(book, reports, details, batch, in_audit=False)
+    except BaseException:
+        book.abort()
+        raise
+    book.save()
+
+
+def _agency_key(reports: list[dict], details: dict[str, Detail], batch: _Batch) -> list:
+    """Exactly the data an agency's workbook shows (the reuse cache's key is a digest of it)."""
+    rids = [str(r["report_id"]) for r in reports]
+    return [[(r, rid, details[rid].file, details[rid].sheet, batch.report_cells(rid)) for r, rid in zip(reports, rids)],
+            batch.findings_of(rids)]
 
 
 # ------------------------------------------------------------------------------------------------ parallel files
@@ -816,62 +855,80 @@ PARALLEL_MIN_FILES = 40   # below this many files, writing them in this process 
 _SHARED: tuple | None = None
 
 
-def run_parallel(job, items: list, shared: tuple) -> None:
+def run_parallel(job, items: list, shared: tuple) -> list:
     """Run ``job(item, *shared)`` for every item: in forked worker processes (they inherit *shared* without
     copying it through a pipe) when there are many items and the platform forks, else here. Each job writes its
-    own file, so the result does not depend on the order in which they finish."""
+    own file, so the result does not depend on the order in which they finish. Returns the jobs' results in
+    the order of *items*."""
     global _SHARED
     workers = min(os.cpu_count() or 1, 8)
     if len(items) < PARALLEL_MIN_FILES or workers < 2 or "fork" not in mp.get_all_start_methods():
-        for it in items:
-            job(it, *shared)
-        return
+        return [job(it, *shared) for it in items]
     _SHARED = (job, shared)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
             chunk = max(1, len(items) // (workers * 8))
-            for _ in pool.map(_run_shared, items, chunksize=chunk):
-                pass
+            return list(pool.map(_run_shared, items, chunksize=chunk))
     finally:
         _SHARED = None
 
 
-def _run_shared(item) -> None:
+def _run_shared(item):
     job, shared = _SHARED
-    job(item, *shared)
+    return job(item, *shared)
 
 
-def _agency_job(item, details, batch, findings) -> None:
+def _agency_job(item, details, batch, store) -> bool:
+    """Write one agency's workbook (or copy it from the reuse cache); True when it was reused."""
     target, reps = item
-    _agency_workbook(Path(target), reps, details, batch, findings)
+    target = Path(target)
+    key = store.key(_agency_key(reps, details, batch)) if store is not None else None
+    if key is not None and store.fetch(key, target):
+        return True
+    _agency_workbook(target, reps, details, batch)
+    if key is not None:
+        store.put(key, target)
+    return False
 
 
 def write_workbook(path: Path, reports: pd.DataFrame, findings: pd.DataFrame, indicators: pd.DataFrame,
-                   cells: pd.DataFrame | None = None, max_sheets: int = DETAIL_SHEETS_MAX) -> list[Path]:
+                   cells: pd.DataFrame | None = None, max_sheets: int | None = None,
+                   cache=None, progress=None) -> list[Path]:
     """Write audit.xlsx (and, for batches above *max_sheets* reports, workbooks/<机关>.xlsx beside it) from the
-    conformed, ordered frames. Returns the per-agency workbooks written."""
+    conformed, ordered frames. Returns the per-agency workbooks written.
+
+    *progress*, if given, is called with the number of per-agency workbooks before they are written.
+    *cache* (a :class:`reuse.Cache`, optional) keeps each agency's workbook under a digest of exactly the data it
+    shows: an agency whose reports, cells and findings are unchanged gets a copy of the cached file."""
     path = Path(path)
     details = plan_details(reports, max_sheets) if cells is not None else {}
-    wb = Workbook(write_only=True)
-    wb.properties.creator = "gov-disclosure-auditor"
-    wb.properties.title = "政府信息公开工作年度报告审核结果"
-    _overview_sheet(wb, reports, findings, indicators, details)
-    _findings_sheet(wb, findings)
-    _indicators_sheet(wb, indicators, reports)
-    _rules_sheet(wb, findings)
+    book = _new_book(path, "政府信息公开工作年度报告审核结果")
     written: list[Path] = []
-    if details:
-        batch = _Batch(cells, findings)
-        recs = {str(r["report_id"]): r for r in reports.to_dict("records")}
-        _write_details(wb, [recs[rid] for rid in details if details[rid].file is None], details, batch, True)
-        by_file: dict[str, list[dict]] = {}
-        for rid in details:   # already in (agency, year, file) order
-            if details[rid].file is not None:
-                by_file.setdefault(details[rid].file, []).append(recs[rid])
-        if by_file:
-            (path.parent / WORKBOOKS_DIR).mkdir(exist_ok=True)
-        jobs = [(str(path.parent / file), reps) for file, reps in by_file.items()]
-        run_parallel(_agency_job, jobs, (details, batch, findings))
-        written = [Path(target) for target, _ in jobs]
-    wb.save(path)
+    try:
+        _overview_sheet(book, reports, findings, indicators, details)
+        _findings_sheet(book, findings)
+        _indicators_sheet(book, indicators, reports)
+        _rules_sheet(book, findings)
+        if details:
+            batch = _Batch(cells, findings)
+            recs = {str(r["report_id"]): r for r in reports.to_dict("records")}
+            _write_details(book, [recs[rid] for rid in details if details[rid].file is None], details, batch, True)
+            by_file: dict[str, list[dict]] = {}
+            for rid in details:   # already in (agency, year, file) order
+                if details[rid].file is not None:
+                    by_file.setdefault(details[rid].file, []).append(recs[rid])
+            if by_file:
+                (path.parent / WORKBOOKS_DIR).mkdir(exist_ok=True)
+            jobs = [(str(path.parent / file), reps) for file, reps in by_file.items()]
+            if jobs and progress is not None:
+                progress(len(jobs))
+            store = cache.kind("workbooks", len(jobs)) if cache is not None else None
+            reused = run_parallel(_agency_job, jobs, (details, batch, store))
+            if store is not None:
+                store.done(sum(reused), len(reused))
+            written = [Path(target) for target, _ in jobs]
+    except BaseException:
+        book.abort()
+        raise
+    book.save()
     return written
