@@ -74,7 +74,7 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reu
     workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"],
                             cache=cache, progress=lambda n: stage(f"各机关工作簿 workbooks/（{n} 个）"))
     stage("图表 charts/")
-    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"])
+    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"], cache=cache)
     stage("整改通知 notices/")
     written = notices.write_notices(tmp / notices.NOTICES_DIR, f["reports"], f["findings"], cache=cache)
     stage("汇总页 index.html")
@@ -226,8 +226,9 @@ def write_outputs(out_dir: Path, frames: dict[str, pd.DataFrame], progress=None,
     Raises :class:`OutputDirError` when OUT_DIR cannot be written; any other exception while building leaves the
     previous OUT_DIR untouched and no temporary directory behind.
 
-    *cache_dir* is the audit's cache folder (the command line's ``--cache-dir``): per-agency workbooks and notices
-    are kept in its ``outputs/`` subfolder and copied from there when the data they show did not change (see :mod:`pipeline.report.reuse`). None: no reuse. By default ``.auditor-cache`` beside
+    *cache_dir* is the audit's cache folder (the command line's ``--cache-dir``): per-agency workbooks, notices and
+    (for large batches) the charts are kept in its ``outputs/`` subfolder and copied from there when the data they
+    show did not change (see :mod:`pipeline.report.reuse`). None: no reuse. By default ``.auditor-cache`` beside
     OUT_DIR, when that folder exists (the audit command creates it unless run with ``--no-cache``).
     """
     out_dir = Path(out_dir)
