@@ -82,8 +82,29 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reu
                      {**charts.CHARTS, **charts.CONDITIONAL_CHARTS})
 
 
+def _syncfs(root: Path) -> bool:
+    """Flush the whole file system holding *root* (Linux syncfs: one call instead of one fsync per file, ~10x
+    faster for the thousands of files of a large batch). False when not available here."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        return syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(root: Path) -> None:
     """Flush every file and directory of *root* to disk, so the swap never exposes empty files after a crash."""
+    if _syncfs(root):
+        return
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
