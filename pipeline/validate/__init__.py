@@ -99,73 +99,169 @@ def _suppress(parts: list[pd.DataFrame]) -> list[pd.DataFrame]:
     return out
 
 
-def _objects(df: pd.DataFrame) -> pd.DataFrame:
+def _objects(df: pd.DataFrame, skip=()) -> pd.DataFrame:
+    """Text columns as Python objects (but those in `skip`)."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype != object and not pd.api.types.is_numeric_dtype(out[c]) and \
+        if c not in skip and out[c].dtype != object and not pd.api.types.is_numeric_dtype(out[c]) and \
                 not pd.api.types.is_bool_dtype(out[c]):
             out[c] = out[c].astype(object)
     return out
 
 
+def _raw_texts(sec: pd.DataFrame, book: rulebook.Rulebook) -> pd.DataFrame | None:
+    """Section texts as printed (index report_id, one column per section id), for the sections whose raw lines a
+    rule reads (R-STR-04 restart_scopes; the other rules read the normalised ctx.texts)."""
+    if not len(sec):
+        return None
+    scopes = list(book.params("R-STR-04").get("restart_scopes") or [])
+    s = sec.loc[sec["section_id"].isin(scopes), ["report_id", "section_id", "text"]]
+    s = s.drop_duplicates(["report_id", "section_id"])
+    s = s.assign(text=s["text"].astype(object))
+    return s.pivot(index="report_id", columns="section_id", values="text").fillna("")
+
+
 _CELL_KEYS = ("report_id", "table", "row_id", "col_id")
 _CODED = (*_CELL_KEYS, "state")    # the columns CellView selects on
-_ARITH_COLUMNS = ("report_id", "table", "row_id", "col_id", "value", "state", "location", "lt")
 
 
-def _plain_cells(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """The cells with every text column as plain Python strings (the rules select many small row subsets: object
-    columns copy pointers, Arrow strings are converted each time), and the mask of duplicate (report, table, row,
-    col) keys, and the integer codes of the key columns (for CellView). Columns are factorised natively and rebuilt by `take` from their few distinct values, much faster
-    than converting millions of Arrow strings one by one."""
-    out, coded = {}, {}
-    combined = np.zeros(len(cells), dtype=np.int64)
-    for c in cells.columns:
-        s = cells[c]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            out[c] = s
-            continue
-        codes, uniq = pd.factorize(s)
+_NOT_READ = ("page",)             # cell columns no rule reads: not carried into validation
+
+
+def _plain_cells(cells: pd.DataFrame, live_ids=None) -> tuple[pd.DataFrame, dict]:
+    """The cells the rules see: every text column as plain Python strings (the rules select many small row
+    subsets: object columns copy pointers, Arrow strings are converted each time), only the rows of `live_ids`
+    (None: every report) and the first of duplicate (report, table, row, col) keys; and the integer codes (int32) of
+    the key columns of those rows (for CellView). Columns are factorised natively and rebuilt by `take` from their
+    few distinct values (much faster than converting millions of Arrow strings one by one), straight into one
+    object block for the kept rows (no intermediate per-column arrays, no second copy to drop rows)."""
+    text = [c for c in cells.columns if c not in _NOT_READ and not (
+        pd.api.types.is_numeric_dtype(cells[c]) or pd.api.types.is_bool_dtype(cells[c]))]
+
+    def factor(c):
+        codes, uniq = pd.factorize(cells[c])
         values = np.empty(len(uniq) + 1, dtype=object)
         values[:-1] = np.asarray(uniq, dtype=object)
         values[-1] = np.nan
-        out[c] = values[codes]
+        return codes, values
+
+    fact = {c: factor(c) for c in _CODED if c in text}
+    keep = np.ones(len(cells), dtype=bool)
+    if all(k in fact for k in _CELL_KEYS):
+        combined = np.zeros(len(cells), dtype=np.int64)
+        for k in _CELL_KEYS:
+            codes, values = fact[k]
+            combined = combined * len(values) + codes.astype(np.int64) + 1
+        keep &= ~pd.Series(combined).duplicated().to_numpy()
+        del combined
+    if live_ids is not None and "report_id" in fact:
+        codes, values = fact["report_id"]
+        live = np.append(pd.Series(values[:-1]).isin(live_ids).to_numpy(dtype=bool), False)
+        keep &= live[codes]
+    rows = None if keep.all() else np.nonzero(keep)[0]
+    n = len(cells) if rows is None else len(rows)
+    block = np.empty((len(text), n), dtype=object)
+    coded = {}
+    for i, c in enumerate(text):
+        codes, values = fact.pop(c) if c in fact else factor(c)
+        if rows is not None:
+            codes = codes[rows]
+        np.take(values, codes, out=block[i])
         if c in _CODED:
-            coded[c] = (codes, values[:-1])
-        if c in _CELL_KEYS:
-            combined = combined * (len(uniq) + 1) + codes.astype(np.int64) + 1
-    dup = pd.Series(combined).duplicated().to_numpy() if all(k in cells.columns for k in _CELL_KEYS) \
-        else np.zeros(len(cells), dtype=bool)
-    return pd.DataFrame(out, index=cells.index, columns=cells.columns), dup, coded
+            coded[c] = (codes.astype(np.int32), values[:-1])
+    out = pd.DataFrame(block.T, columns=text, dtype=object, copy=False)
+    del block
+    for pos, c in enumerate([c for c in cells.columns if c not in _NOT_READ]):
+        if c not in text:
+            col = cells[c]
+            out.insert(pos, c, col.array if rows is None else col.array[rows])
+    return out, coded
 
 
-def _arith_codes(coded: dict, prev_parts: list[pd.DataFrame]) -> dict:
+def _arith_codes(coded: dict, links: list) -> dict:
     """Integer codes {column: (codes, uniques)} of the arithmetic cells (the own cells, then the previous-year
-    copies of context.prev_cells), derived from the own cells' codes instead of hashing millions of strings again."""
+    copies given by context.prev_links), derived from the own cells' codes instead of hashing millions of strings
+    again. Codes are int32."""
     out = {}
     for k in ("report_id", "table", "row_id", "col_id", "state"):
         codes, uniq = coded[k]
         uniq = np.asarray(uniq, dtype=object)
-        chunks, extra = [codes], []
+        chunks, extra = [np.asarray(codes, dtype=np.int32)], []
         if k in ("row_id", "col_id"):
             extra = ["prev:" + str(u) for u in uniq]
-        for p in prev_parts:
-            src = p["_src"].to_numpy()
+        for lk in links:
             if k == "report_id":
-                cur = p["_cur"].to_numpy().copy()
+                cur = lk.cur.astype(np.int32)
                 lost = cur < 0                   # receiving report without cells of its own: new codes
                 if lost.any():
-                    c, u = pd.factorize(p["report_id"].to_numpy()[lost])
+                    c, u = pd.factorize(lk.cur_id[lost])
                     cur[lost] = c + len(uniq) + len(extra)
                     extra.extend(u)
                 chunks.append(cur)
             else:
-                c = codes[src]
-                if k in ("row_id", "col_id"):
-                    c = np.where(c >= 0, c + np.where(p["_dim"].to_numpy() == k, len(uniq), 0), -1)
+                c = chunks[0][lk.src]
+                if k in ("row_id", "col_id") and lk.dim == k:
+                    c = np.where(c >= 0, c + np.int32(len(uniq)), np.int32(-1)).astype(np.int32)
                 chunks.append(c)
         out[k] = (np.concatenate(chunks), np.concatenate([uniq, np.asarray(extra, dtype=object)]))
     return out
+
+
+ARITH_CHUNK_ROWS = 1_000_000      # arithmetic cells per chunk of reports (bounds the pivots' working memory)
+
+
+def _arithmetic(ctx: context.Context, cl: pd.DataFrame, coded: dict, book: rulebook.Rulebook,
+                labels: pd.DataFrame, chunk_rows: int | None = None) -> pd.DataFrame:
+    """The identities and comparisons over the own cells and the previous-year cells (context.prev_links), given to
+    arithmetic.evaluate_coded as arrays: the previous-year cells are index arrays into the own cells, not copies.
+
+    Evaluated per chunk of reports of about `chunk_rows` cells (every cell of a report, its previous-year copies
+    included, in one chunk): the identities of a report only read its own cells, so the findings of each report
+    are those (and in the order) of one evaluation over the whole batch, while the pivots and instance matrices
+    stay the size of a chunk."""
+    chunk_rows = chunk_rows or ARITH_CHUNK_ROWS
+    cv = ctx.extra["cv"]
+    links = [lk for t, d in _prev_needs(book) for lk in context.prev_links(ctx, {t: d}, cv)]
+    n_own = len(cl)
+    src = np.concatenate([lk.src for lk in links]) if links else np.zeros(0, dtype=np.int64)
+    value_own = cl["value"].to_numpy(dtype=float)
+    value = np.concatenate([value_own, value_own[src]]) if len(src) else value_own
+    is_prev = np.zeros(len(value), dtype=bool)
+    is_prev[n_own:] = True
+    lt_own = cl["lt"].to_numpy(dtype=object) if "lt" in cl.columns else None
+    location = cl["location"].to_numpy(dtype=object) if "location" in cl.columns else None
+    codes = _arith_codes(coded, links)
+    del links
+
+    def lt_at(pos: np.ndarray) -> np.ndarray:       # a copy carries the label template of the cell it copies
+        pos = np.asarray(pos, dtype=np.int64)
+        own = pos < n_own
+        return lt_own[np.where(own, pos, src[np.where(own, 0, pos - n_own)] if len(src) else 0)]
+
+    # chunk of every cell: reports (by id: a report has one id, sometimes several codes) in code order, cut
+    # every `chunk_rows` cells
+    rc, rids = codes["report_id"]
+    if len(rc) <= chunk_rows or rc.min() < 0:
+        return arithmetic.evaluate_coded(codes, value, is_prev, location, lt_at if lt_own is not None else None,
+                                         book, labels, ctx.prev_context())
+    sid = pd.factorize(np.asarray(rids, dtype=object))[0]                # code -> id index
+    per_id = np.bincount(sid[rc], minlength=int(sid.max()) + 1)
+    chunk_of_id = (np.cumsum(per_id) - per_id) // chunk_rows
+    chunk = chunk_of_id[sid[rc]]
+    del per_id
+    prev_ctx = ctx.prev_context()
+    out = []
+    for q in np.unique(chunk):
+        sel = np.flatnonzero(chunk == q)
+        k_own = int(np.searchsorted(sel, n_own))      # own cells come first (positions < n_own)
+        res = arithmetic.evaluate_coded(
+            {k: (c[sel], u) for k, (c, u) in codes.items()}, value[sel], is_prev[sel],
+            location[sel[:k_own]] if location is not None else None,
+            (lambda pos, sel=sel: lt_at(sel[pos])) if lt_own is not None else None, book, labels, prev_ctx)
+        if len(res):
+            out.append(res)
+        del sel, res
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
 def _prev_needs(book: rulebook.Rulebook) -> list[tuple[str, str]]:
@@ -221,31 +317,22 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
 
     live = rep[rep["status"].ne("failed")].copy()
     live["lt"] = messages.label_template(live["template"], book)
-    cl, dup, coded = _plain_cells(cl)
-    keep = cl["report_id"].isin(live["report_id"]).to_numpy() & ~dup
-    cl = cl[keep].reset_index(drop=True)
-    coded = {k: (codes[keep], uniq) for k, (codes, uniq) in coded.items()}
+    cl, coded = _plain_cells(cl, live["report_id"])
     cl["lt"] = cl["report_id"].map(dict(zip(live["report_id"], live["lt"])))
-    sec = _objects(sec[sec["report_id"].isin(live["report_id"])])
+    # section texts stay as they came (Arrow strings shared with the input): only the normalised texts of the
+    # context and the few raw sections a rule reads are held as Python strings
+    sec = _objects(sec[sec["report_id"].isin(live["report_id"])], skip=("text",))
     live = _objects(live)
 
     ctx = context.build(live, cl, sec, agencies)
     ctx.extra["cv"] = context.CellView(cl, coded)     # fast selections on the cells, shared by the rule modules
-    raw = sec.drop_duplicates(["report_id", "section_id"]).pivot(index="report_id", columns="section_id",
-                                                                  values="text") if len(sec) else None
-    ctx.extra["raw_texts"] = raw.fillna("") if raw is not None else None
+    ctx.extra["raw_texts"] = _raw_texts(sec, book)
+    sec = sec.drop(columns="text")          # no rule reads the raw texts beyond this point
     parts.extend(metadata.rules(ctx, book))                 # R-META-05 compares with the roster first
     live = metadata.roster_overrides(live, ctx)
     ctx.reports = metadata.roster_overrides(ctx.reports, ctx)
 
-    pc = [context.prev_cells(ctx, cl, {t: d}, ctx.extra["cv"]) for t, d in _prev_needs(book)]
-    own = cl[[c for c in _ARITH_COLUMNS if c in cl.columns]]     # only what the identities read (less to copy)
-    arith_cells = pd.concat([own.assign(_prev=False)] + [p[[c for c in own.columns if c in p.columns] + ["_prev"]]
-                                                         for p in pc if len(p)], ignore_index=True) \
-        if any(len(p) for p in pc) else own
-    arith = arithmetic.evaluate(arith_cells, book, labels, ctx.prev_context(),
-                                codes=_arith_codes(coded, [p for p in pc if len(p)]))
-    del arith_cells, own
+    arith = _arithmetic(ctx, cl, coded, book, labels) if len(cl) else pd.DataFrame()
     ctx.extra["arith"] = arith
     parts.append(arith)
     parts.extend(structure.template_rules(live, book))

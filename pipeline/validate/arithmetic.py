@@ -84,7 +84,8 @@ class _Instances:
 
 def _pivot(ct: pd.DataFrame, inst_dim: str, term_dim: str):
     """(values, state codes): one row per (report, instance), one column per term id. Built with numpy from the
-    integer codes (report_id is already coded; the id columns are categorical) instead of set_index/unstack."""
+    integer codes (report_id is already coded; the id columns are categorical) instead of set_index/unstack.
+    State codes are int8, MISSING where the report has no such cell."""
     inst, term = ct[inst_dim].array, ct[term_dim].array
     ic, tc = np.asarray(inst.codes, dtype=np.int64), np.asarray(term.codes, dtype=np.int64)
     ni = max(1, len(inst.categories))
@@ -92,9 +93,9 @@ def _pivot(ct: pd.DataFrame, inst_dim: str, term_dim: str):
     ukey, row = _dense_unique(key)
     shape = (len(ukey), len(term.categories))
     val = np.full(shape, np.nan)
-    st = np.full(shape, np.nan)
+    st = np.full(shape, MISSING, dtype=np.int8)         # no cell: MISSING (as a NaN state would be read)
     val[row, tc] = ct["value"].to_numpy(dtype=float)
-    st[row, tc] = ct["state_code"].to_numpy(dtype=float)
+    st[row, tc] = ct["state_code"].to_numpy(dtype=np.int8)
     index = pd.MultiIndex.from_arrays([ukey // ni, np.asarray(inst.categories, dtype=object)[ukey % ni]],
                                       names=["report_id", inst_dim])
     columns = pd.Index(np.asarray(term.categories, dtype=object), name=term_dim)
@@ -194,7 +195,6 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
     comparisons need the previous year's cells added with `prev:`-prefixed ids (see context.prev_cells).
     `context`: optional per-report message fields (report_id, prev_ref ...). `codes`: optional precomputed
     {column: (codes, uniques)} of report_id, table, row_id, col_id and state (as pd.factorize would give)."""
-    out = []
     if cells.empty:
         return pd.DataFrame()
     given = codes or {}
@@ -203,29 +203,45 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
         c, u = given.get(col) or pd.factorize(cells[col])
         return np.asarray(c), np.asarray(u, dtype=object)
 
-    codes, uniq = factorize("state")
+    lt = cells["lt"].to_numpy() if "lt" in cells.columns else None
+    return evaluate_coded({k: factorize(k) for k in ("report_id", "table", "row_id", "col_id", "state")},
+                          cells["value"].to_numpy(dtype=float),
+                          cells["_prev"].to_numpy(dtype=bool) if "_prev" in cells.columns else None,
+                          cells["location"].to_numpy(dtype=object) if "location" in cells.columns else None,
+                          (lambda pos: lt[pos]) if lt is not None else None, book, labels, context)
+
+
+def evaluate_coded(coded: dict, value: np.ndarray, is_prev: np.ndarray | None, location: np.ndarray | None,
+                   lt_at, book: Rulebook, labels: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`evaluate` on cells given as arrays (no frame of the cells is built): `coded` {column: (integer codes,
+    uniques)} of report_id, table, row_id, col_id and state; `value` (float); `is_prev` (previous-year copies);
+    `location` of the cells (only the rows that are not previous-year copies are read: it may be shorter, when the
+    copies come last); `lt_at(positions)` the label template of the cells at those positions (None: '')."""
+    out = []
+    n = len(value)
+    if not n:
+        return pd.DataFrame()
+    codes, uniq = coded["state"]
     code_of = np.array([STATE_CODE.get(u, UNPARSABLE) for u in uniq] + [UNPARSABLE], dtype=np.int8)
     # report ids as integer codes while pivoting (the findings get the ids back); prev: copies flagged
-    rcodes, rids = factorize("report_id")
+    rcodes, rids = coded["report_id"]
     if len(rcodes) and rcodes.min() >= 0:      # codes 0..n-1 of the reports present, in code order
         used, rcodes = _dense_unique(rcodes)
         rids = rids[used]
     else:
-        rcodes, rids = pd.factorize(cells["report_id"])
+        rcodes, rids = pd.factorize(np.append(np.asarray(rids, dtype=object), np.nan)[rcodes])
     first = np.unique(rcodes, return_index=True)[1]
     lt_of = pd.DataFrame({"report_id": np.arange(len(rids)), "report": np.asarray(rids, dtype=object),
-                          "lt": cells["lt"].to_numpy()[first] if "lt" in cells.columns else ""})
+                          "lt": lt_at(first) if lt_at is not None else ""})
     if context is not None and len(context):
         code = {r: i for i, r in enumerate(rids)}
         ctx = context.assign(report_id=context["report_id"].map(code)).dropna(subset=["report_id"])
         lt_of = lt_of.merge(ctx.assign(report_id=ctx["report_id"].astype(np.int64)), on="report_id", how="left")
-    is_prev = cells["_prev"].to_numpy(dtype=bool) if "_prev" in cells.columns else np.zeros(len(cells), dtype=bool)
-    location = cells["location"].to_numpy(dtype=object) if "location" in cells.columns else None
+    is_prev = is_prev if is_prev is not None else np.zeros(n, dtype=bool)
     # every id column as integer codes once; per table only int arrays are sliced (no string copies)
-    tcodes, tnames = factorize("table")
-    row_codes, row_ids = factorize("row_id")
-    col_codes, col_ids = factorize("col_id")
-    value = cells["value"].to_numpy(dtype=float)
+    tcodes, tnames = coded["table"]
+    row_codes, row_ids = coded["row_id"]
+    col_codes, col_ids = coded["col_id"]
     state = code_of[codes]
     all_idents = tuple(book.identities) + tuple(book.comparisons)
     tlist = list(tnames)
@@ -238,7 +254,9 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
                            "state_code": state[pos], "_prev": is_prev[pos], "_pos": pos})
         pivots: dict = {}
         groups: list[_Instances] = []
-        for ident in (i for i in all_idents if i.table == table):
+        idents = [i for i in all_idents if i.table == table]
+        last = {i.for_each: k for k, i in enumerate(idents)}     # a pivot is dropped after its last identity
+        for k, ident in enumerate(idents):
             if ident.for_each not in pivots:
                 pivots[ident.for_each] = _pivot(ct, ident.inst_dim, ident.term_dim)
             kind = "row" if ident.term_dim == "row_id" else "col"
@@ -246,11 +264,14 @@ def evaluate(cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
             g = _instances(ident, *pivots[ident.for_each], order)
             if g is not None:
                 groups.append(g)
+            if last[ident.for_each] == k:
+                del pivots[ident.for_each]
         if not groups:
             continue
         frame = pd.concat([g.frame for g in groups], ignore_index=True)
         fail = unequal(frame)              # ONE great-expectations validation for this table
         own = ct[~ct["_prev"].to_numpy()]  # the table's own cells (not the prev: copies), for the locations
+        del ct
         start = 0
         for g in groups:
             n = len(g.frame)

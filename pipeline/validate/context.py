@@ -170,39 +170,60 @@ def build(live: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
 PREV_COLUMNS = ("report_id", "table", "row_id", "col_id", "value", "state", "block", "lt")
 
 
+@dataclass
+class PrevLinks:
+    """Which cells of `cells` are copied as previous-year cells of which report, for one (table, dim) need."""
+    table: str
+    dim: str                  # "row_id" or "col_id": the dimension whose ids get the `prev:` prefix
+    src: np.ndarray           # row of the copied cell in `cells`
+    cur: np.ndarray           # code of the receiving report in the cells' report codes (-1: it has no cells)
+    cur_id: np.ndarray        # id of the receiving report (object)
+
+
+def prev_links(ctx: Context, needs: dict[str, str], cv: "CellView") -> list[PrevLinks]:
+    """The previous year's cells of each report as index arrays into the cells (see prev_cells): one PrevLinks per
+    table of `needs`, in the order of `needs`; tables without any link are left out. No cell is copied."""
+    p = ctx.prev_of[ctx.prev_of.ne("")]
+    if p.empty or not needs:
+        return []
+    codes, lookup = cv._codes["report_id"]
+    link = pd.DataFrame({"code": [lookup.get(x, -1) for x in p.to_numpy()], "cur": p.index.to_numpy(),
+                         "_cur": [lookup.get(x, -1) for x in p.index.to_numpy()]})
+    link = link[link["code"] >= 0]
+    out = []
+    for table, dim in needs.items():
+        tm = cv.mask(table=table)
+        with_numbers = np.unique(codes[tm & cv.mask(state="NUMBER")])
+        sel = np.nonzero(tm & np.isin(codes, with_numbers))[0]
+        m = pd.DataFrame({"code": codes[sel].astype(np.int64), "pos": sel}).merge(link, on="code", how="inner")
+        if m.empty:
+            continue
+        out.append(PrevLinks(table, dim, np.array(m["pos"], dtype=np.int64), np.array(m["_cur"], dtype=np.int64),
+                             np.array(m["cur"], dtype=object)))     # copies: the merged frame is freed
+    return out
+
+
 def prev_cells(ctx: Context, cells: pd.DataFrame, needs: dict[str, str], cv: "CellView | None" = None
                ) -> pd.DataFrame:
     """The previous year's cells of each report, as extra cells of that report with `prev:`-prefixed ids.
 
     `needs`: table -> "row_id" or "col_id" (the dimension the cross-year terms of that table prefix). Only tables
     of the previous report that hold at least one NUMBER are copied (a blank table is "no data", not zeros).
-    Row selection and the join go through integer codes (CellView), not string keys."""
-    p = ctx.prev_of[ctx.prev_of.ne("")]
-    if p.empty or not needs:
-        return cells.iloc[0:0]
+    Row selection and the join go through integer codes (CellView), not string keys. (Validation itself uses
+    prev_links, which copies nothing.)"""
     cv = cv or CellView(cells)
-    codes, lookup = cv._codes["report_id"]
-    link = pd.DataFrame({"code": [lookup.get(x, -1) for x in p.to_numpy()], "cur": p.index.to_numpy(),
-                         "_cur": [lookup.get(x, -1) for x in p.index.to_numpy()]})
-    link = link[link["code"] >= 0]
     out = []
     # only what the identities read (the previous report's own locations and raw text are never shown)
     take = [k for k, c in enumerate(cells.columns) if c in PREV_COLUMNS]
-    for table, dim in needs.items():
-        tm = cv.mask(table=table)
-        with_numbers = np.unique(codes[tm & cv.mask(state="NUMBER")])
-        sel = np.nonzero(tm & np.isin(codes, with_numbers))[0]
-        m = pd.DataFrame({"code": codes[sel], "pos": sel}).merge(link, on="code", how="inner")
-        if m.empty:
-            continue
-        x = cells.iloc[m["pos"].to_numpy(), take].copy()
-        x["report_id"] = m["cur"].to_numpy()
-        k = cv.codes(dim)[m["pos"].to_numpy()]
-        x[dim] = np.array(["prev:" + str(u) for u in cv.uniques(dim)] + [""], dtype=object)[k]
+    for lk in prev_links(ctx, needs, cv):
+        x = cells.iloc[lk.src, take].copy()
+        x["report_id"] = lk.cur_id
+        k = cv.codes(lk.dim)[lk.src]
+        x[lk.dim] = np.array(["prev:" + str(u) for u in cv.uniques(lk.dim)] + [""], dtype=object)[k]
         x["_prev"] = True
-        x["_src"] = m["pos"].to_numpy()        # row of the copied cell in `cells`
-        x["_cur"] = m["_cur"].to_numpy()       # code of the receiving report (-1: it has no cells itself)
-        x["_dim"] = dim
+        x["_src"] = lk.src                 # row of the copied cell in `cells`
+        x["_cur"] = lk.cur                 # code of the receiving report (-1: it has no cells itself)
+        x["_dim"] = lk.dim
         out.append(x)
     res = pd.concat(out, ignore_index=True) if out else \
         cells.iloc[0:0].assign(_prev=True, _src=0, _cur=0, _dim="")
@@ -271,7 +292,9 @@ class CellView:
             self._noted = self.c[m]
         return self._noted
 
-    def sel(self, **eq) -> pd.DataFrame:
-        """The selected cells, with their arithmetic value in column `eff`."""
+    def sel(self, columns=None, **eq) -> pd.DataFrame:
+        """The selected cells, with their arithmetic value in column `eff`; `columns`: only these columns of the
+        cells (and eff) are copied — for large selections such as a whole table."""
         m = self.mask(**eq)
-        return self.c[m].assign(eff=self.eff[m])
+        c = self.c if columns is None else self.c[list(columns)]
+        return c[m].assign(eff=self.eff[m])

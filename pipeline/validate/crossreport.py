@@ -171,7 +171,8 @@ def _x02(ctx, rep, cv, book, labels):
         return None
     thr = float(p.get("threshold", 0.95))
     secs = p.get("sections") or ["sec.overview", "sec.problems"]
-    num = cv.sel(state="NUMBER", report_id=dup["report_id"].tolist()).set_index(["report_id", "table", "row_id", "col_id"])["value"]
+    num = cv.sel(["report_id", "table", "row_id", "col_id", "value"], state="NUMBER",
+                 report_id=dup["report_id"].tolist()).set_index(["report_id", "table", "row_id", "col_id"])["value"]
     rows = []
     for _, g in dup.groupby(["key", "year_i"], sort=True):
         ids = g["report_id"].tolist()
@@ -352,7 +353,7 @@ def _x07(ctx, rep, cv, book, labels):
     rids = cv.uniques("report_id")
     hs = pd.Series(np.bitwise_xor.reduceat(h_s, starts), index=[rids[i] for i in rc_s[starts]])
     n = pd.Series(n_per[rc_s[starts]], index=hs.index)
-    x = cv.c.iloc[pos]
+    x = cv.c[["report_id", "row_id", "col_id", "value"]].iloc[pos]      # most of t3: only what is compared
     keys = ctx.reports.set_index("report_id")["key"]
     g = pd.DataFrame({"report_id": hs.index, "h": hs.to_numpy(), "key": keys.reindex(hs.index).to_numpy(),
                       "n": n.reindex(hs.index).to_numpy()})
@@ -387,7 +388,7 @@ def _x08(ctx, rep, cv, book, labels):
     min_peers = int(p.get("min_peers", 5))
     r = rep[["report_id", "agency_kind", "level", "year"]].copy()
     r["year"] = pd.to_numeric(r["year"], errors="coerce")
-    t3 = cv.sel(table="t3", col_id="col.total")
+    t3 = cv.sel(["report_id", "row_id"], table="t3", col_id="col.total")
     reported = list(cv.reports_with(table="t3", state="NUMBER"))
     w = t3[t3["report_id"].isin(reported)].pivot_table(index="report_id", columns="row_id", values="eff",
                                                        aggfunc="first")

@@ -34,7 +34,7 @@ def compute(reports: pd.DataFrame, cells: pd.DataFrame, counts: pd.DataFrame, bo
     ok = reports["status"].ne("failed").to_numpy()
     ids = pd.Index(reports["report_id"], name="report_id")
     cv = cv if cv is not None else CellView(cells)
-    num = cv.sel(table=["t3", "t4"], state="NUMBER")[["report_id", "table"]].drop_duplicates()
+    num = cv.sel(["report_id", "table"], table=["t3", "t4"], state="NUMBER")[["report_id", "table"]].drop_duplicates()
     reported = num.assign(n=True).pivot(index="report_id", columns="table", values="n")
     reported = reported.reindex(index=ids, columns=["t3", "t4"]).fillna(False).astype(bool)
 

@@ -48,31 +48,26 @@ class ShingleIndex:
     starts: np.ndarray     # start offset of each document (len = n_docs + 1)
 
     @classmethod
-    def build(cls, texts, k: int = 5) -> "ShingleIndex":
+    def build(cls, texts, k: int = 5, chunk_chars: int = 1 << 20) -> "ShingleIndex":
         """All documents at once: one rolling hash over the concatenated code points, k-grams that cross a
-        document boundary dropped."""
+        document boundary dropped. Done over runs of whole documents of about `chunk_chars` characters (a k-gram
+        never spans two documents, so the result does not depend on the runs; memory stays bounded)."""
         texts = list(texts)
         lens = np.array([len(t) for t in texts], dtype=np.int64)
         if not len(texts) or lens.sum() == 0:
             return cls(np.zeros(0, dtype=np.uint64), np.zeros(len(texts) + 1, dtype=np.int64))
-        cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        n = len(cp) - k + 1
-        if n <= 0:
-            return cls(np.zeros(0, dtype=np.uint64), np.zeros(len(texts) + 1, dtype=np.int64))
-        h = np.zeros(n, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(k):
-                h = h * np.uint64(1000003) + cp[j:j + n]
-        h = _mix(h)
-        ends = np.cumsum(lens)
-        valid = np.ones(n, dtype=bool)
-        for j in range(1, k):                            # k-grams starting in the last k-1 characters of a document
-            idx = ends - j
-            valid[idx[(idx >= 0) & (idx < n)]] = False
-        pos = np.nonzero(valid)[0]
-        doc = np.searchsorted(ends, pos, side="right")
-        grams = np.bincount(doc, minlength=len(texts))
-        return cls(h[pos], np.concatenate([[0], np.cumsum(grams)]))
+        hashes, grams = [], np.zeros(len(texts), dtype=np.int64)
+        i = 0
+        while i < len(texts):
+            j, size = i + 1, lens[i]
+            while j < len(texts) and size + lens[j] <= chunk_chars:
+                size += lens[j]
+                j += 1
+            h, g = _hash_run(texts[i:j], lens[i:j], k)
+            hashes.append(h)
+            grams[i:j] = g
+            i = j
+        return cls(np.concatenate(hashes), np.concatenate([[0], np.cumsum(grams)]))
 
     @property
     def n(self) -> int:
@@ -101,9 +96,18 @@ class ShingleIndex:
         sig = np.full((n, permutations), np.iinfo(np.uint32).max, dtype=np.uint32)
         if not len(self.hashes):
             return sig
-        keep = (self.hashes % np.uint64(sample)) == 0 if sample > 1 else np.ones(len(self.hashes), dtype=bool)
-        h = (self.hashes[keep] >> np.uint64(32)).astype(np.uint32)
-        doc = np.repeat(np.arange(n), np.diff(self.starts))[keep]
+        if sample > 1:
+            keep = np.empty(len(self.hashes), dtype=bool)
+            step = 1 << 20                                  # bounded temporaries
+            for a0 in range(0, len(self.hashes), step):
+                keep[a0:a0 + step] = (self.hashes[a0:a0 + step] % np.uint64(sample)) == 0
+            kept = np.flatnonzero(keep)
+            del keep
+        else:
+            kept = np.arange(len(self.hashes))
+        h = (self.hashes[kept] >> np.uint64(32)).astype(np.uint32)
+        doc = np.searchsorted(self.starts, kept, side="right") - 1      # the document of each kept shingle
+        del kept
         if not len(h):
             return sig
         nonempty = np.unique(doc)
@@ -171,6 +175,30 @@ class ShingleIndex:
             if s >= threshold:
                 out.append((int(i), int(j), s))
         return out
+
+
+def _hash_run(texts: list, lens: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k-gram hashes of the documents in order, number of k-grams of each document) of a run of documents."""
+    if lens.sum() == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(len(texts), dtype=np.int64)
+    cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(cp) - k + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(len(texts), dtype=np.int64)
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = h * np.uint64(1000003) + cp[j:j + n]
+    del cp
+    h = _mix(h)
+    ends = np.cumsum(lens)
+    valid = np.ones(n, dtype=bool)
+    for j in range(1, k):                            # k-grams starting in the last k-1 characters of a document
+        idx = ends - j
+        valid[idx[(idx >= 0) & (idx < n)]] = False
+    pos = np.nonzero(valid)[0]
+    doc = np.searchsorted(ends, pos, side="right")
+    return h[pos], np.bincount(doc, minlength=len(texts))
 
 
 def jaccard_sets(a: np.ndarray, b: np.ndarray) -> float:

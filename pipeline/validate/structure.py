@@ -111,7 +111,7 @@ def cell_rules(rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, labels: p
 
     # ---- R-T3-06: the report's template has t3 (or the report has t3 cells) and no t3 cell is NUMBER/UNPARSABLE
     t3_templates = [t.id for t in templates.registry().values() if t.t3_rows]
-    t3 = c[c["table"].eq("t3")]
+    t3 = c.loc[c["table"].eq("t3"), ["report_id", "state"]]     # only what is counted (t3: most of the cells)
     cnt = pd.crosstab(t3["report_id"], t3["state"]).reindex(columns=["NUMBER", "BLANK", "DASH", "UNPARSABLE",
                                                                      "MISSING"], fill_value=0)
     r = rep[["report_id", "template"]].merge(cnt, left_on="report_id", right_index=True, how="left")
@@ -138,6 +138,7 @@ def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, label
     parts = []
     if c.empty:
         return parts
+    c = c[[k for k in ("report_id", "table", "row_id", "col_id", "state", "block", "lt") if k in c.columns]]
     miss = c["state"].eq("MISSING")
     c = c[c["report_id"].isin(pd.unique(c.loc[miss, "report_id"]))]  # only reports with a missing cell
     if c.empty:

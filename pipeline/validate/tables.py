@@ -388,7 +388,8 @@ def _resplit(cv, book, labels, arith=None):
     lt = c[["report_id", "lt"]].drop_duplicates("report_id")
     f = _labelled(f.merge(lt, on="report_id", how="left"), labels, book)
     f = msg.lookup(f, labels, "col", "col2", "col2_zh")
-    loc = c.set_index(["report_id", "table", "row_id", "col_id"])["location"]
+    loc = cv.sel(["report_id", "table", "row_id", "col_id", "location"], report_id=sorted(set(f["report_id"]))
+                 ).set_index(["report_id", "table", "row_id", "col_id"])["location"]
     f["location"] = [loc.get((a, b, r, k), "") for a, b, r, k in zip(f["report_id"], f["table"], f["row_id"],
                                                                      f["col_id"])]
     f["actual"] = msg.fmt_num(f["actual_v"])
