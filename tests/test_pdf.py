@@ -567,6 +567,21 @@ def test_table_extract_by_bisection_is_pdfplumbers():
                     n += 1
     assert n >= 6
 
+    # cells of one char (blank, ligature, plain), several chars, none; a char on a cell's left/top edge belongs to it
+    from pdfplumber.table import Table
+
+    def ch(text, x0, top, w=6.0):
+        return {"text": text, "x0": x0, "x1": x0 + w, "top": top, "bottom": top + 10, "doctop": top + 10,
+                "upright": True, "size": 10, "width": w, "height": 10}
+
+    chars = [ch("\ufb01", 12, 12), ch(" ", 42, 12), ch("7", 72, 12), ch("1", 12, 32), ch("2", 18, 32),
+             ch("x", -3, 32), ch("5", 67, 25)]
+    cells = [(10, 10, 40, 30), (40, 10, 70, 30), (70, 10, 100, 30), (10, 30, 40, 50), (40, 30, 70, 50),
+             (70, 30, 100, 50)]
+    page = types.SimpleNamespace(chars=chars)
+    t = Table(page, cells)
+    assert pdfmod._extract(t) == t.extract() == [["fi", "", "7"], ["12", "", "5"]]
+
 
 def _blocks(path: Path) -> list[tuple]:
     blocks, _, _, _ = pdfmod.parse_pdf(path)

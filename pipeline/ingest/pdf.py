@@ -209,10 +209,11 @@ def _rule_ends(page) -> list[float]:
 def _extract(table) -> list[list[str | None]]:
     """pdfplumber's `Table.extract()` — the same chars in each cell (a char belongs to a cell when its middle lies in
     the cell, left/top edges included), the same text — without testing every char of the page against every row:
-    the chars are sorted once by their vertical middle and each row takes its slice by bisection."""
+    the chars are sorted once by their vertical middle and each row takes its slice by bisection; a cell of one char
+    gets that char's text as extract_text would make it (blank → "", ligatures expanded)."""
     from bisect import bisect_left
 
-    from pdfplumber.utils import extract_text
+    from pdfplumber.utils.text import LIGATURES, extract_text
 
     mids = sorted((((ch["top"] + ch["bottom"]) / 2, (ch["x0"] + ch["x1"]) / 2, i, ch)
                    for i, ch in enumerate(table.page.chars)), key=lambda t: t[0])
@@ -229,7 +230,11 @@ def _extract(table) -> list[list[str | None]]:
                 continue
             cx0, ctop, cx1, cbottom = cell
             chars = [t[3] for t in row_chars if cx0 <= t[1] < cx1 and ctop <= t[0] < cbottom]
-            arr.append(extract_text(chars) if chars else "")
+            if len(chars) == 1:  # most cells (a "0"): what extract_text makes of one char, without its machinery
+                text = chars[0]["text"]
+                arr.append("" if text.isspace() else LIGATURES.get(text, text))
+            else:
+                arr.append(extract_text(chars) if chars else "")
         out.append(arr)
     return out
 
