@@ -133,6 +133,9 @@ class _C:
         self.r_GetLooseCharBox = raw("FPDFText_GetLooseCharBox", _I)
         self.r_IsGenerated = raw("FPDFText_IsGenerated", _I)
         self.r_GetUnicode = raw("FPDFText_GetUnicode", ctypes.c_uint)
+        self.r_GetMatrix = raw("FPDFText_GetMatrix", _I)
+        self.r_GetFontSize = raw("FPDFText_GetFontSize", _D)
+        self.r_TextObjGetFont = raw("FPDFTextObj_GetFont", _VP)
         self.r_PageGetObject = raw("FPDFPage_GetObject", _VP)
         self.r_ObjGetType = raw("FPDFPageObj_GetType", _I)
         self.r_PathCountSegments = raw("FPDFPath_CountSegments", _I)
@@ -345,15 +348,15 @@ class _Builder:
             obj = GetTextObject(tp_v, i)
             info = per_obj.get(obj)
             if info is None:
-                if not c.GetMatrix(tp, i, p_mat):
+                if not c.r_GetMatrix(tp_v, i, p_mat):
                     raise ValueError(f"pdfium: no matrix for char {i}")
-                size = c.GetFontSize(tp, i)
-                font = c.TextObjGetFont(obj) if obj else None
+                size = c.r_GetFontSize(tp_v, i)
+                ov = ctypes.c_void_p(obj) if obj else None
+                font = c.r_TextObjGetFont(ov) if obj else None
                 finfo = fonts.get(font)
                 if finfo is None:
                     finfo = fonts[font] = self._font(font)
                 if obj:
-                    ov = ctypes.c_void_p(obj)
                     colours = (q.rgb(c.r_ObjGetStrokeColor, ov), q.rgb(c.r_ObjGetFillColor, ov))
                 else:
                     colours = ((0,), (0,))
