@@ -113,10 +113,15 @@ def _agency_table(reports: pd.DataFrame, indicators: pd.DataFrame, notices: dict
     r["y"] = pd.to_numeric(r["year"], errors="coerce")
     for c in ("n_errors", "n_warnings", "n_infos"):
         r[c] = pd.to_numeric(r[c], errors="coerce").fillna(0)
+    r["failed_"] = (r["status"].astype(object) == "failed").astype(int)
     g = r.groupby("agency_", sort=True).agg(
-        n=("report_id", "size"), years=("y", lambda s: "、".join(str(int(v)) for v in sorted(s.dropna().unique()))),
-        e=("n_errors", "sum"), w=("n_warnings", "sum"), i=("n_infos", "sum"), q=("q", "mean"),
-        failed=("status", lambda s: int((s == "failed").sum())))
+        n=("report_id", "size"), e=("n_errors", "sum"), w=("n_warnings", "sum"), i=("n_infos", "sum"),
+        q=("q", "mean"), failed=("failed_", "sum"))
+    years: dict[str, list[int]] = {}   # agency -> its distinct years, ascending
+    ys = r[["agency_", "y"]].dropna().drop_duplicates()
+    for a, y in sorted(zip(ys["agency_"].tolist(), ys["y"].tolist())):
+        years.setdefault(a, []).append(int(y))
+    g.insert(1, "years", ["、".join(map(str, years.get(a, ()))) for a in g.index])
     rows = []
     for name, x in g.iterrows():
         link = notices.get(name)
