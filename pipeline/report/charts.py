@@ -538,7 +538,9 @@ def _render_all(figures: dict[str, Figure], charts_dir: Path, parallel: bool) ->
     jobs = [(str(charts_dir), stem) for stem in sorted(figures, key=lambda st: rank.get(st, -1))]
     _FIGURES = figures
     try:
-        with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("fork")) as pool:
+        from .workbook import frozen_heap
+
+        with frozen_heap(), ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("fork")) as pool:
             list(pool.map(_render, jobs, chunksize=1))
     finally:
         _FIGURES = None

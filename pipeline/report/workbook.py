@@ -20,7 +20,9 @@ neutralisation as the CSVs), so no cell can ever become a formula.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -866,11 +868,23 @@ def run_parallel(job, items: list, shared: tuple) -> list:
         return [job(it, *shared) for it in items]
     _SHARED = (job, shared)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        with frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
             chunk = max(1, len(items) // (workers * 8))
             return list(pool.map(_run_shared, items, chunksize=chunk))
     finally:
         _SHARED = None
+
+
+@contextlib.contextmanager
+def frozen_heap():
+    """Objects that exist now are left out of garbage collection while forked workers run (``gc.freeze``): the
+    workers' collections then never walk the batch's millions of inherited objects — ~15 % of their CPU time —
+    nor touch (and so copy) the pages holding them."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _run_shared(item):
