@@ -39,7 +39,6 @@ import ctypes
 import os
 from functools import lru_cache
 
-import pdfplumber
 from pdfplumber.page import Page
 
 ENV = "AUDITOR_PDF_OBJECTS"
@@ -703,4 +702,4 @@ def doctops(pages) -> list[float]:
     return out
 
 
-__all__ = ["ENV", "Geometry", "PdfiumPage", "backend", "doctops", "page_objects", "pdfplumber"]
+__all__ = ["ENV", "Geometry", "PdfiumPage", "backend", "doctops", "page_objects"]
