@@ -135,6 +135,9 @@ def cmd_audit(args) -> int:
     findings, indicators, reports = validate(frames["reports"], frames["cells"], frames["sections"],
                                              read_agencies(raw_dir))
     frames.update(findings=findings, indicators=indicators, reports=reports)
+    from .cache import release_memory
+
+    release_memory()        # validation's working memory back to the system before the outputs (and their forks)
 
     from .report import write_outputs
 
