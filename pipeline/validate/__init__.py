@@ -100,12 +100,17 @@ def _suppress(parts: list[pd.DataFrame]) -> list[pd.DataFrame]:
 
 
 def _objects(df: pd.DataFrame, skip=()) -> pd.DataFrame:
-    """Text columns as Python objects (but those in `skip`)."""
+    """Text columns as Python objects (but those in `skip`); equal values share one string object (factorised and
+    rebuilt from the distinct values, as the cells: report ids and headings repeat on every section row)."""
     out = df.copy()
     for c in out.columns:
         if c not in skip and out[c].dtype != object and not pd.api.types.is_numeric_dtype(out[c]) and \
                 not pd.api.types.is_bool_dtype(out[c]):
-            out[c] = out[c].astype(object)
+            codes, uniq = pd.factorize(out[c])
+            values = np.empty(len(uniq) + 1, dtype=object)
+            values[:-1] = np.asarray(uniq, dtype=object)
+            values[-1] = np.nan
+            out[c] = pd.Series(values[codes], index=out.index, dtype=object)
     return out
 
 
@@ -207,7 +212,7 @@ def _arith_codes(coded: dict, links: list) -> dict:
     return out
 
 
-ARITH_CHUNK_ROWS = 1_000_000      # arithmetic cells per chunk of reports (bounds the pivots' working memory)
+ARITH_CHUNK_ROWS = 500_000        # arithmetic cells per chunk of reports (bounds the pivots' working memory)
 
 
 def _arithmetic(ctx: context.Context, cl: pd.DataFrame, coded: dict, book: rulebook.Rulebook,
@@ -247,7 +252,7 @@ def _arithmetic(ctx: context.Context, cl: pd.DataFrame, coded: dict, book: ruleb
     sid = pd.factorize(np.asarray(rids, dtype=object))[0]                # code -> id index
     per_id = np.bincount(sid[rc], minlength=int(sid.max()) + 1)
     chunk_of_id = (np.cumsum(per_id) - per_id) // chunk_rows
-    chunk = chunk_of_id[sid[rc]]
+    chunk = chunk_of_id.astype(np.int32)[sid[rc]]
     del per_id
     prev_ctx = ctx.prev_context()
     out = []
@@ -278,6 +283,33 @@ def run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
             # strings would be converted back and forth each time (measured: a fifth of the validation time)
             findings, ind, out = _run(reports, cells, sections, agencies)
     return _str_columns(findings), _str_columns(ind), out
+
+
+def _release() -> None:
+    """Give the memory freed by the step just done back to the system. glibc keeps freed blocks inside its heap
+    (and, once a large array has been freed, its dynamic mmap threshold puts arrays of up to 32 MB there too), so
+    without a trim every step's transient arrays stay resident and the next step's are added on top; pyarrow's
+    pool keeps what it had in the same way. Best effort, a few milliseconds."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL(None).malloc_trim
+            _TRIM.argtypes, _TRIM.restype = [ctypes.c_size_t], ctypes.c_int
+        except (OSError, AttributeError):   # not glibc: nothing to call
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+_TRIM = None
 
 
 def _plain_strings():
@@ -314,10 +346,12 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     reports_in = reports
     rep, cl, sec = schemas.prepare(reports, cells, sections)
     rep, cl, sec, parts = schemas.check(rep, cl, sec, book, labels)
+    _release()
 
     live = rep[rep["status"].ne("failed")].copy()
     live["lt"] = messages.label_template(live["template"], book)
     cl, coded = _plain_cells(cl, live["report_id"])
+    _release()
     cl["lt"] = cl["report_id"].map(dict(zip(live["report_id"], live["lt"])))
     # section texts stay as they came (Arrow strings shared with the input): only the normalised texts of the
     # context and the few raw sections a rule reads are held as Python strings
@@ -325,6 +359,7 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     live = _objects(live)
 
     ctx = context.build(live, cl, sec, agencies)
+    _release()
     ctx.extra["cv"] = context.CellView(cl, coded)     # fast selections on the cells, shared by the rule modules
     ctx.extra["raw_texts"] = _raw_texts(sec, book)
     sec = sec.drop(columns="text")          # no rule reads the raw texts beyond this point
@@ -335,13 +370,19 @@ def _run(reports: pd.DataFrame, cells: pd.DataFrame, sections: pd.DataFrame,
     arith = _arithmetic(ctx, cl, coded, book, labels) if len(cl) else pd.DataFrame()
     ctx.extra["arith"] = arith
     parts.append(arith)
+    _release()
     parts.extend(structure.template_rules(live, book))
     parts.extend(structure.section_rules(live, sec, book))
-    parts.extend(structure.cell_rules(live, cl, book, labels))
+    parts.extend(structure.cell_rules(live, cl, book, labels, ctx.extra["cv"]))
+    _release()
     parts.extend(structure.structure_rules(ctx, live, cl, sec, book))
+    _release()
     parts.extend(tables.rules(ctx, live, cl, book, labels))
+    _release()
     parts.extend(textrules.evaluate(ctx, cl, book))
+    _release()
     parts.extend(crossreport.rules(ctx, live, cl, book, labels))
+    _release()
     findings = _finalize(_suppress(parts), rep, live["report_id"], book)
 
     counts = (findings.groupby(["report_id", "severity"]).size().unstack("severity")

@@ -353,15 +353,16 @@ def _x07(ctx, rep, cv, book, labels):
     rids = cv.uniques("report_id")
     hs = pd.Series(np.bitwise_xor.reduceat(h_s, starts), index=[rids[i] for i in rc_s[starts]])
     n = pd.Series(n_per[rc_s[starts]], index=hs.index)
-    x = cv.c[["report_id", "row_id", "col_id", "value"]].iloc[pos]      # most of t3: only what is compared
     keys = ctx.reports.set_index("report_id")["key"]
     g = pd.DataFrame({"report_id": hs.index, "h": hs.to_numpy(), "key": keys.reindex(hs.index).to_numpy(),
                       "n": n.reindex(hs.index).to_numpy()})
     g = g[g.groupby("h")["key"].transform("nunique") > 1]
     if g.empty:
         return None
-    vec = {rid: frozenset(zip(d["row_id"], d["col_id"], d["value"]))
-           for rid, d in x[x["report_id"].isin(g["report_id"])].groupby("report_id")}
+    lookup = cv._codes["report_id"][1]
+    mine = np.isin(rc, [lookup[r] for r in g["report_id"]])     # the cells of the grouped reports only
+    x = cv.c[["report_id", "row_id", "col_id", "value"]].iloc[pos[mine]]
+    vec = {rid: frozenset(zip(d["row_id"], d["col_id"], d["value"])) for rid, d in x.groupby("report_id")}
     rows = []
     for _, grp in g.groupby("h"):
         for rid, k, nn in zip(grp["report_id"], grp["key"], grp["n"]):

@@ -34,9 +34,8 @@ def compute(reports: pd.DataFrame, cells: pd.DataFrame, counts: pd.DataFrame, bo
     ok = reports["status"].ne("failed").to_numpy()
     ids = pd.Index(reports["report_id"], name="report_id")
     cv = cv if cv is not None else CellView(cells)
-    num = cv.sel(["report_id", "table"], table=["t3", "t4"], state="NUMBER")[["report_id", "table"]].drop_duplicates()
-    reported = num.assign(n=True).pivot(index="report_id", columns="table", values="n")
-    reported = reported.reindex(index=ids, columns=["t3", "t4"]).fillna(False).astype(bool)
+    reported = pd.DataFrame({t: ids.isin(cv.reports_with(table=t, state="NUMBER")) for t in ("t3", "t4")},
+                            index=ids)
 
     t3 = cv.sel(table="t3", col_id="col.total", row_id=_T3_ROWS).drop_duplicates(["report_id", "row_id"])
     v3 = t3.pivot(index="report_id", columns="row_id", values="eff").reindex(index=ids, columns=_T3_ROWS)

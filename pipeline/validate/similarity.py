@@ -56,18 +56,21 @@ class ShingleIndex:
         lens = np.array([len(t) for t in texts], dtype=np.int64)
         if not len(texts) or lens.sum() == 0:
             return cls(np.zeros(0, dtype=np.uint64), np.zeros(len(texts) + 1, dtype=np.int64))
-        hashes, grams = [], np.zeros(len(texts), dtype=np.int64)
-        i = 0
+        hashes = np.empty(int(lens.sum()), dtype=np.uint64)   # a document has at most one k-gram per character
+        grams = np.zeros(len(texts), dtype=np.int64)
+        i = at = 0
         while i < len(texts):
             j, size = i + 1, lens[i]
             while j < len(texts) and size + lens[j] <= chunk_chars:
                 size += lens[j]
                 j += 1
             h, g = _hash_run(texts[i:j], lens[i:j], k)
-            hashes.append(h)
+            hashes[at:at + len(h)] = h
+            at += len(h)
             grams[i:j] = g
             i = j
-        return cls(np.concatenate(hashes), np.concatenate([[0], np.cumsum(grams)]))
+        return cls(hashes[:at].copy() if at < len(hashes) // 2 else hashes[:at],
+                   np.concatenate([[0], np.cumsum(grams)]))
 
     @property
     def n(self) -> int:
@@ -80,11 +83,12 @@ class ShingleIndex:
     def sizes(self) -> np.ndarray:
         return np.diff(self.starts)
 
-    def estimate(self, sig: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-        """MinHash estimate of the Jaccard similarity of each pair (rows of `pairs`)."""
+    def estimate(self, sig: np.ndarray, pairs: np.ndarray, step: int = 1 << 15) -> np.ndarray:
+        """MinHash estimate of the Jaccard similarity of each pair (rows of `pairs`), `step` pairs at a time."""
         if not len(pairs):
             return np.zeros(0)
-        return (sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1)
+        return np.concatenate([(sig[pairs[a:a + step, 0]] == sig[pairs[a:a + step, 1]]).mean(axis=1)
+                               for a in range(0, len(pairs), step)])
 
     def signatures(self, permutations: int = 64, seed: int = 1, sample: int = 4) -> np.ndarray:
         """n_docs × permutations uint32 MinHash signatures (empty documents get all-max rows).
@@ -167,7 +171,7 @@ class ShingleIndex:
         pairs = self._candidates(sig, bands)
         if not len(pairs):
             return []
-        est = (sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1)
+        est = self.estimate(sig, pairs)
         pairs = pairs[est >= threshold - slack]
         out = []
         for i, j in pairs:

@@ -94,8 +94,10 @@ def section_rules(rep: pd.DataFrame, sections: pd.DataFrame, book: Rulebook) -> 
     return [_part(miss, "R-STR-01", book, section_id=miss["section_id"])]
 
 
-def cell_rules(rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame) -> list[pd.DataFrame]:
-    """R-T3-06 (t3 without any number), R-TPL-06 (template rows/columns/tables not found), R-EXT-01 (unparsable)."""
+def cell_rules(rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, labels: pd.DataFrame,
+               cv=None) -> list[pd.DataFrame]:
+    """R-T3-06 (t3 without any number), R-TPL-06 (template rows/columns/tables not found), R-EXT-01 (unparsable).
+    `cv`: an optional context.CellView of `cells` (counts from its integer codes)."""
     parts = []
     c = cells
     # ---- R-EXT-01: every UNPARSABLE cell (cells with an invalid state were reported by the schema check)
@@ -111,9 +113,8 @@ def cell_rules(rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, labels: p
 
     # ---- R-T3-06: the report's template has t3 (or the report has t3 cells) and no t3 cell is NUMBER/UNPARSABLE
     t3_templates = [t.id for t in templates.registry().values() if t.t3_rows]
-    t3 = c.loc[c["table"].eq("t3"), ["report_id", "state"]]     # only what is counted (t3: most of the cells)
-    cnt = pd.crosstab(t3["report_id"], t3["state"]).reindex(columns=["NUMBER", "BLANK", "DASH", "UNPARSABLE",
-                                                                     "MISSING"], fill_value=0)
+    cnt = _state_counts(c, "t3", cv).reindex(columns=["NUMBER", "BLANK", "DASH", "UNPARSABLE", "MISSING"],
+                                             fill_value=0)
     r = rep[["report_id", "template"]].merge(cnt, left_on="report_id", right_index=True, how="left")
     has_cells = r["MISSING"].notna()
     r = r.fillna({k: 0 for k in cnt.columns})
@@ -130,6 +131,24 @@ def cell_rules(rep: pd.DataFrame, cells: pd.DataFrame, book: Rulebook, labels: p
 
     parts.extend(_missing_structure(rep, c, book, labels))
     return parts
+
+
+def _state_counts(c: pd.DataFrame, table: str, cv=None) -> pd.DataFrame:
+    """Cells of `table` per report (index: the reports with such cells) and state (columns): pd.crosstab, or the
+    same counts from the CellView's integer codes (no hashing of millions of strings)."""
+    m = cv.mask(table=table) if cv is not None else None
+    if m is None or not m.any():
+        t = c.loc[c["table"].eq(table), ["report_id", "state"]]
+        return pd.crosstab(t["report_id"], t["state"])
+    rc, sc = cv.codes("report_id", m).astype(np.int64), cv.codes("state", m).astype(np.int64)
+    if rc.min() < 0 or sc.min() < 0:
+        t = c.loc[c["table"].eq(table), ["report_id", "state"]]
+        return pd.crosstab(t["report_id"], t["state"])
+    rids, states = cv.uniques("report_id"), cv.uniques("state")
+    n = np.bincount(rc * len(states) + sc, minlength=len(rids) * len(states)).reshape(len(rids), len(states))
+    have = n.sum(axis=1) > 0
+    return pd.DataFrame(n[have], index=pd.Index(np.asarray(rids, dtype=object)[have], name="report_id"),
+                        columns=pd.Index(states, name="state"))
 
 
 def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, labels: pd.DataFrame):
