@@ -4,6 +4,8 @@ For each table type one long frame is built with one row per identity instance p
 7 columns × every report), holding the precomputed sums of both sides; it is validated in ONE great-expectations
 validation (`ExpectColumnPairValuesToBeEqual(actual, expected)`), and `unexpected_index_list` becomes findings.
 Sums and cell-state flags are computed with pandas pivots and numpy over the whole batch (no per-report loop).
+Large batches are evaluated by chunks of whole reports (validate._arithmetic: ~500k cells each, so one validation
+per table type and chunk): a report's findings do not depend on the other reports, and the pivots stay small.
 """
 from __future__ import annotations
 
