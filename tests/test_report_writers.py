@@ -388,3 +388,33 @@ def test_chart_cells_keep_what_the_charts_read():
     # t3 总计 numbers and t4 numbers only; the DASH cell is gone
     assert sorted(sub["row_id"]) == ["t3.new_received", "t3.total_processed", "t3.total_processed",
                                      "t4.review.total"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lazy_order_writes_the_bytes_of_the_sorted_frames(seed, tmp_path, monkeypatch):
+    """Large cells/sections frames are not copied in order: their writers take the rows in order a chunk at a
+    time; the files are those of the sorted frames."""
+    frames = {k: v.sample(frac=1, random_state=seed).reset_index(drop=True) for k, v in make_frames().items()}
+    monkeypatch.setattr(csvout, "LAZY_MIN_ROWS", 1)
+    monkeypatch.setattr(csvout, "CSV_CHUNK_ROWS", 2)
+    monkeypatch.setattr(csvout, "PARQUET_ROW_GROUP", 3)
+    ref = csvout.prepare(frames)
+    lazy, orders = csvout.prepare_lazy(frames)
+    assert set(orders) <= {"cells", "sections"} and "cells" in orders
+    for name in ("cells", "sections"):
+        order = orders.get(name)
+        csvout.write_csv(tmp_path / "a.csv", ref[name])
+        csvout.write_csv(tmp_path / "b.csv", lazy[name], order)
+        csvout.write_csv_rows(tmp_path / "c.csv", lazy[name], order)
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes() == \
+            (tmp_path / "c.csv").read_bytes()
+        monkeypatch.setattr(csvout, "PARQUET_ROW_GROUP", 1024 * 1024)
+        csvout.write_parquet(tmp_path / "a.parquet", ref[name])
+        csvout.write_parquet(tmp_path / "b.parquet", lazy[name], order)
+        assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+        monkeypatch.setattr(csvout, "PARQUET_ROW_GROUP", 3)
+    pd.testing.assert_frame_equal(charts.chart_cells(ref["cells"]),
+                                  charts.chart_cells(lazy["cells"], orders["cells"]))
+    a, b = workbook._Batch(ref["cells"], ref["findings"]), workbook._Batch(lazy["cells"], lazy["findings"])
+    for rid in ("r1", "r2", "r3"):
+        assert repr(a.report_cells(rid)) == repr(b.report_cells(rid))

@@ -61,12 +61,13 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reu
         if progress is not None:
             progress(f"写入输出 {text}（{time.monotonic() - t0:.0f}s）")
 
-    f = csvout.prepare(frames)
+    workbook.release_free_memory()
+    f, orders = csvout.prepare_lazy(frames)   # the cells of a large batch stay where they are, with their order
     stage("CSV/parquet")
     csvout.write_csv(tmp / "reports.csv", f["reports"])
-    csvout.write_csv(tmp / "cells.csv", f["cells"])
-    csvout.write_parquet(tmp / "cells.parquet", f["cells"])
-    csvout.write_parquet(tmp / "sections.parquet", f["sections"])
+    csvout.write_csv(tmp / "cells.csv", f["cells"], orders.get("cells"))
+    csvout.write_parquet(tmp / "cells.parquet", f["cells"], orders.get("cells"))
+    csvout.write_parquet(tmp / "sections.parquet", f["sections"], orders.get("sections"))
     csvout.write_csv(tmp / "findings.csv", f["findings"])
     csvout.write_parquet(tmp / "findings.parquet", f["findings"])
     csvout.write_csv(tmp / "indicators.csv", f["indicators"])
@@ -74,7 +75,8 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reu
     workbook.write_workbook(tmp / "audit.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"],
                             cache=cache, progress=lambda n: stage(f"各机关工作簿 workbooks/（{n} 个）"))
     stage("图表 charts/")
-    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"], cache=cache)
+    charts.write_charts(tmp / "charts", f["reports"], f["findings"], f["indicators"], f["cells"], cache=cache,
+                        cells_order=orders.get("cells"))
     stage("整改通知 notices/")
     written = notices.write_notices(tmp / notices.NOTICES_DIR, f["reports"], f["findings"], cache=cache)
     stage("汇总页 index.html")

@@ -138,10 +138,11 @@ def conform(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
 
 def _key(series: pd.Series) -> pd.Series:
     """A sort key that never contains NaN: missing -> '' and everything else as its text."""
-    obj = series.astype(object)
     if _all_text(series):
-        return obj.where(obj.notna(), "")
-    return obj.map(lambda v: "" if _is_missing(v) else str(v))
+        if series.dtype != object:   # a string dtype: stays in pyarrow (no Python object per row)
+            return series.fillna("")
+        return series.where(series.notna(), "")
+    return series.astype(object).map(lambda v: "" if _is_missing(v) else str(v))
 
 
 def _all_text(series: pd.Series) -> bool:
@@ -153,44 +154,71 @@ def _all_text(series: pd.Series) -> bool:
 
 def _rank(key: pd.Series) -> np.ndarray:
     """Integer ranks of a key column in sorting order (equal values, equal ranks)."""
-    if key.dtype == object:
-        codes, _ = pd.factorize(key, sort=True)
-        return np.asarray(codes)
-    return key.to_numpy()
+    if key.dtype.kind in "biuf":
+        return key.to_numpy()
+    codes, _ = pd.factorize(key, sort=True)
+    return np.asarray(codes)
 
 
-def _sorted(df: pd.DataFrame, keys: dict[str, pd.Series]) -> pd.DataFrame:
-    """Rows stably sorted by *keys* (first key first; the incoming order breaks ties, so the order is fully
-    determined); the frame itself when it is already in that order."""
+def _order(df: pd.DataFrame, keys: dict[str, pd.Series]) -> np.ndarray | None:
+    """The permutation that sorts the rows stably by *keys* (first key first; the incoming order breaks ties, so
+    the order is fully determined); None when they are already in that order."""
     if df.empty:
-        return df.reset_index(drop=True)
+        return None
     ranks = [_rank(k) for k in keys.values()]
     order = np.lexsort(ranks[::-1])   # lexsort: last key first; stable, so ties keep the incoming order
     if (order[1:] > order[:-1]).all():
-        return df.reset_index(drop=True)
-    return df.take(order).reset_index(drop=True)
+        return None
+    return order
 
 
-def order_reports(df: pd.DataFrame) -> pd.DataFrame:
-    """By source_file (report_id breaks ties)."""
-    return _sorted(df, {"source_file": _key(df["source_file"]), "report_id": _key(df["report_id"])})
+def _sorted(df: pd.DataFrame, keys: dict[str, pd.Series]) -> pd.DataFrame:
+    """Rows stably sorted by *keys* (see :func:`_order`); the frame itself when it is already in that order."""
+    order = _order(df, keys)
+    return df.reset_index(drop=True) if order is None else df.take(order).reset_index(drop=True)
 
 
-def order_by_report(df: pd.DataFrame) -> pd.DataFrame:
+def _report_keys(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """reports: by source_file (report_id breaks ties)."""
+    return {"source_file": _key(df["source_file"]), "report_id": _key(df["report_id"])}
+
+
+def _by_report_keys(df: pd.DataFrame) -> dict[str, pd.Series]:
     """Stable by report_id only (the caller's order within a report is kept: template order for cells)."""
-    return _sorted(df, {"report_id": _key(df["report_id"])})
+    return {"report_id": _key(df["report_id"])}
 
 
 def severity_rank(series: pd.Series) -> pd.Series:
     return series.astype(object).map(lambda v: F.SEVERITY_RANK.get(v, len(F.SEVERITY_RANK)))
 
 
-def order_findings(df: pd.DataFrame) -> pd.DataFrame:
+def _findings_keys(df: pd.DataFrame) -> dict[str, pd.Series]:
     """report_id, severity rank (error, warning, info), rule_id, table, row_id, col_id, section_id (then message)."""
     keys = {"report_id": _key(df["report_id"]), "severity": severity_rank(df["severity"])}
     for c in ("rule_id", "table", "row_id", "col_id", "section_id", "message", "location"):
         keys[c] = _key(df[c])
-    return _sorted(df, keys)
+    return keys
+
+
+ORDER_KEYS = {
+    "reports": _report_keys,
+    "cells": _by_report_keys,
+    "sections": _by_report_keys,
+    "findings": _findings_keys,
+    "indicators": _by_report_keys,
+}
+
+
+def order_reports(df: pd.DataFrame) -> pd.DataFrame:
+    return _sorted(df, _report_keys(df))
+
+
+def order_by_report(df: pd.DataFrame) -> pd.DataFrame:
+    return _sorted(df, _by_report_keys(df))
+
+
+def order_findings(df: pd.DataFrame) -> pd.DataFrame:
+    return _sorted(df, _findings_keys(df))
 
 
 ORDERERS = {
@@ -205,6 +233,28 @@ ORDERERS = {
 def prepare(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Conform and order every output frame."""
     return {name: ORDERERS[name](conform(frames.get(name), name)) for name in FRAME_COLUMNS}
+
+
+LAZY_MIN_ROWS = 200_000
+
+
+def prepare_lazy(frames: dict[str, pd.DataFrame], lazy: tuple[str, ...] = ("cells", "sections")
+                 ) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """As :func:`prepare`, except that a *lazy* frame of :data:`LAZY_MIN_ROWS` rows or more that is not in order
+    is returned as it is, with its order (row positions) in the second dict: its writers take the rows in that
+    order a chunk at a time instead of holding a sorted copy (the cells of 10,000 reports: ~400 MB)."""
+    out: dict[str, pd.DataFrame] = {}
+    orders: dict[str, np.ndarray] = {}
+    for name in FRAME_COLUMNS:
+        df = conform(frames.get(name), name)
+        if name not in lazy or len(df) < LAZY_MIN_ROWS:
+            out[name] = ORDERERS[name](df)
+            continue
+        order = _order(df, ORDER_KEYS[name](df))
+        out[name] = df
+        if order is not None:
+            orders[name] = order
+    return out, orders
 
 
 # ------------------------------------------------------------------------------------------------------ writers
@@ -225,15 +275,15 @@ def _formatted_columns(df: pd.DataFrame) -> list[list[str]]:
 CSV_CHUNK_ROWS = 100_000
 
 
-def write_csv(path: Path, df: pd.DataFrame) -> None:
-    """Write *df* (already conformed and ordered) as a contract CSV.
+def write_csv(path: Path, df: pd.DataFrame, order: np.ndarray | None = None) -> None:
+    """Write *df* (already conformed and ordered, or in the row *order* given) as a contract CSV.
 
     Each column's distinct values are formatted once (the same formatting as row by row) and the rows are put
     together by pyarrow: the bytes are those of :func:`write_csv_rows`, an order of magnitude faster for the 2
     million cells of 10,000 reports. A frame with a column of mixed value types is written row by row."""
     columns = _distinct_fields(df) if len(df.columns) > 1 else None
     if columns is None:
-        write_csv_rows(path, df)
+        write_csv_rows(path, df, order)
         return
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -242,8 +292,8 @@ def write_csv(path: Path, df: pd.DataFrame) -> None:
         fh.write(_csv_line([str(c) for c in df.columns]).encode("utf-8-sig"))
         texts = [pa.array(t, pa.string()) for _, t in columns]
         for start in range(0, len(df), CSV_CHUNK_ROWS):
-            parts = [pc.take(t, pa.array(codes[start:start + CSV_CHUNK_ROWS]))
-                     for t, (codes, _) in zip(texts, columns)]
+            rows = slice(start, start + CSV_CHUNK_ROWS) if order is None else order[start:start + CSV_CHUNK_ROWS]
+            parts = [pc.take(t, pa.array(codes[rows])) for t, (codes, _) in zip(texts, columns)]
             lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*parts, ","), "\n", "")
             offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
                                     offset=lines.offset * 4)
@@ -290,7 +340,7 @@ def _distinct_fields(df: pd.DataFrame) -> list[tuple[np.ndarray, list[str]]] | N
     return out
 
 
-def write_csv_rows(path: Path, df: pd.DataFrame) -> None:
+def write_csv_rows(path: Path, df: pd.DataFrame, order: np.ndarray | None = None) -> None:
     """The contract CSV written row by row by the csv module (reference for :func:`write_csv`; used for frames
     with mixed-type columns). Rows are formatted a chunk at a time: the formatted text of 2 million cells would
     otherwise take about 1 GB at once."""
@@ -298,7 +348,9 @@ def write_csv_rows(path: Path, df: pd.DataFrame) -> None:
         w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         w.writerow([str(c) for c in df.columns])
         for start in range(0, len(df), CSV_CHUNK_ROWS):
-            w.writerows(zip(*_formatted_columns(df.iloc[start:start + CSV_CHUNK_ROWS])))
+            chunk = df.iloc[start:start + CSV_CHUNK_ROWS] if order is None else \
+                df.take(order[start:start + CSV_CHUNK_ROWS])
+            w.writerows(zip(*_formatted_columns(chunk)))
 
 
 def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -320,7 +372,12 @@ def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_parquet(path: Path, df: pd.DataFrame) -> None:
+PARQUET_ROW_GROUP = 1024 * 1024   # pyarrow's default row group length
+
+
+def write_parquet(path: Path, df: pd.DataFrame, order: np.ndarray | None = None) -> None:
+    """Write *df* as parquet; with *order*, its rows in that order, taken a row group at a time (the file is the
+    one ``write_table`` writes for the sorted frame, byte for byte)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -328,4 +385,10 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         table = pa.Table.from_pandas(_arrow_safe(df), preserve_index=False)
-    pq.write_table(table, path)
+    if order is None:
+        pq.write_table(table, path)
+        return
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start in range(0, len(order), PARQUET_ROW_GROUP):
+            writer.write_table(table.take(pa.array(order[start:start + PARQUET_ROW_GROUP])))
+    pa.default_memory_pool().release_unused()
