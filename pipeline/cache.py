@@ -73,6 +73,8 @@ def fingerprint() -> str:
     from importlib import metadata
 
     h = hashlib.sha256(f"{CACHE_FORMAT}\0{sys.version}\0".encode())
+    # switches that change how documents are read (pipeline/ingest/pdf.py: the source of a PDF page's objects)
+    h.update(f"AUDITOR_PDF_OBJECTS={os.environ.get('AUDITOR_PDF_OBJECTS', '')}\0".encode())
     for name in ("gov-disclosure-auditor",) + LIBRARIES:
         try:
             v = metadata.version(name)
