@@ -293,9 +293,10 @@ def test_xlsx_writer_cell_kinds(tmp_path, monkeypatch):
         ws = book.sheet("数据", widths={1: 12, 3: 30.5}, freeze="B2", autofilter="A1:C3")
         ws.row([("文本", "header"), ("", None), (" 空格 ", "wrap"), ("a&b<c>\r", "bold")])
         ws.row([(0, "fmt:0"), (-7, None), (2**60, None), (0.1, "fmt:0.0%"), (1 / 3, "error+fmt:0"),
-                (math.nan, "grid"), (math.inf, None), (True, None), (np.int64(5), None), (np.float64(2.5), None), (np.bool_(False), None),
+                (math.nan, "grid"), (math.inf, None), (True, None), (np.int64(5), None), (np.float64(2.5), None),
+                (np.bool_(False), None),
                 (None, "grid+center+warning"), None, ("x", None)], height=32.5, merges=("M2:N2",))
-        ws.row([xlsx and ("注", "info", xlsx.Comment("第一行\n 第二行 ", "审核工具", 300, 48), None),
+        ws.row([("注", "info", xlsx.Comment("第一行\n 第二行 ", "审核工具", 300, 48), None),
                 ("链接", "link", None, xlsx.Link(location="'数据'!A1")),
                 ("外部", "link", None, xlsx.Link(location="'2021年'!A1", target="workbooks/某局.xlsx"))])
         ws2 = book.sheet("空", landscape_fit=True)

@@ -879,7 +879,7 @@ def frozen_heap():
     """Objects that exist now are left out of garbage collection while forked workers run (``gc.freeze``): the
     workers' collections then never walk the batch's millions of inherited objects — ~15 % of their CPU time —
     nor touch (and so copy) the pages holding them."""
-    release_free_memory()
+    release_free_memory(collect=False)
     gc.freeze()
     try:
         yield
@@ -887,10 +887,12 @@ def frozen_heap():
         gc.unfreeze()
 
 
-def release_free_memory() -> None:
-    """Give the C heap's free pages back to the system (glibc ``malloc_trim``): after validation the process
-    holds a few hundred MB of freed but resident memory, which forked workers would otherwise share and count."""
-    gc.collect()
+def release_free_memory(collect: bool = True) -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; after a garbage collection when
+    *collect*): after validation the process holds a few hundred MB of freed but resident memory, which forked
+    workers would otherwise share and count."""
+    if collect:
+        gc.collect()
     try:
         import ctypes
 

@@ -214,7 +214,8 @@ class _StyleSheet:
 def _freeze_xml(freeze: str | None) -> str:
     """sheetViews as openpyxl writes them for ``ws.freeze_panes = freeze``."""
     if not freeze or freeze == "A1":
-        return '<sheetViews><sheetView workbookViewId="0"><selection activeCell="A1" sqref="A1"/></sheetView></sheetViews>'
+        return ('<sheetViews><sheetView workbookViewId="0"><selection activeCell="A1" sqref="A1"/></sheetView>'
+                "</sheetViews>")
     m = re.fullmatch(r"([A-Z]+)(\d+)", freeze)
     col = 0
     for ch in m.group(1):
@@ -479,7 +480,8 @@ class Book:
     def _write_package(self) -> None:
         sheets, names = [], []
         for i, ws in enumerate(self.sheets):
-            sheets.append(f'<sheet name="{_attr(ws.title)}" sheetId="{ws.index}" state="visible" r:id="rId{ws.index}"/>')
+            sheets.append(f'<sheet name="{_attr(ws.title)}" sheetId="{ws.index}" state="visible" '
+                          f'r:id="rId{ws.index}"/>')
             if ws.autofilter:
                 names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
                              f"{_text(quote_sheetname(ws.title))}!{_absolute(ws.autofilter)}</definedName>")
