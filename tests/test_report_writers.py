@@ -419,3 +419,26 @@ def test_lazy_order_writes_the_bytes_of_the_sorted_frames(seed, tmp_path, monkey
     a, b = workbook._Batch(ref["cells"], ref["findings"]), workbook._Batch(lazy["cells"], lazy["findings"])
     for rid in ("r1", "r2", "r3"):
         assert repr(a.report_cells(rid)) == repr(b.report_cells(rid))
+
+
+def test_text_xml_cannot_carry_never_breaks_a_file(tmp_path):
+    """Control characters, U+FFFF and lone surrogates (an undecodable file name) are dropped or replaced: the
+    workbook and the notice still open."""
+    from docx import Document
+
+    frames = make_frames()
+    bad = "坏\x07字符\uffff与\ud800代理"   # object columns: pyarrow strings cannot hold a lone surrogate
+    for name, col in (("findings", "message"), ("reports", "source_file"), ("cells", "raw")):
+        frames[name][col] = frames[name][col].astype(object)
+    frames["findings"].loc[0, "message"] = bad
+    frames["reports"].loc[0, "source_file"] = "b/\udcff报告.html"
+    frames["cells"].loc[0, "raw"] = bad
+    frames["cells"].loc[0, "state"] = "UNPARSABLE"
+    f = csvout.prepare(frames)
+    workbook.write_workbook(tmp_path / "a.xlsx", f["reports"], f["findings"], f["indicators"], f["cells"])
+    wb = load_workbook(tmp_path / "a.xlsx")
+    texts = [str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert any("坏字符与" in t for t in texts)
+    for agency, reps, fnd in _notice_inputs(frames):
+        notices.write_notice(tmp_path / "n.docx", agency, reps, fnd)
+        assert "".join(p.text for p in Document(str(tmp_path / "n.docx")).paragraphs)

@@ -23,10 +23,10 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from lxml import etree
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from . import labels as L
 from . import rawzip
+from .xlsx import XML_ILLEGAL_RE
 from .csvout import _is_missing
 from .workbook import file_stem, run_parallel
 
@@ -274,7 +274,7 @@ _RUN_SPLIT = re.compile(r"([\t\r\n])")
 def _run_content(text: str) -> str:
     """As python-docx writes a run's text: a tab is <w:tab/>, CR/LF a <w:br/>, the rest <w:t> (space kept)."""
     out = []
-    for part in _RUN_SPLIT.split(ILLEGAL_CHARACTERS_RE.sub("", text)):
+    for part in _RUN_SPLIT.split(XML_ILLEGAL_RE.sub("", text)):
         if part == "\t":
             out.append("<w:tab/>")
         elif part in ("\r", "\n"):

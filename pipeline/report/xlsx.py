@@ -106,10 +106,16 @@ def _num(v) -> str:
     return "%.16g" % v
 
 
+# What XML 1.0 cannot carry: openpyxl's control characters plus U+FFFE/U+FFFF (lone surrogates are replaced when
+# encoding). Callers already remove control characters from data; this keeps any that slip through from making a
+# file Excel refuses to open.
+XML_ILLEGAL_RE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ufffe\uffff]")
+
+
 def _clean(s: str) -> str:
-    """Remove what XML 1.0 cannot carry (control characters, lone surrogates) from a finished chunk of XML."""
-    if ILLEGAL_CHARACTERS_RE.search(s):
-        s = ILLEGAL_CHARACTERS_RE.sub("", s)
+    """Remove what XML 1.0 cannot carry from a finished chunk of XML."""
+    if XML_ILLEGAL_RE.search(s):
+        s = XML_ILLEGAL_RE.sub("", s)
     return s
 
 
