@@ -571,8 +571,11 @@ def write_charts(charts_dir: Path, reports: pd.DataFrame, findings: pd.DataFrame
         from .reuse import frame_token
 
         titles = sorted({str(r): L.rule_title(str(r)) for r in findings["rule_id"].astype(object).dropna()}.items())
+        with matplotlib.rc_context(_save_rc()):   # the user's matplotlibrc could change the drawing too
+            rc = [(k, repr(matplotlib.rcParams[k])) for k in sorted(matplotlib.rcParams.keys())
+                  if k != "backend"]   # reading "backend" would resolve it (importing pyplot)
         key = store.key([frame_token(reports), frame_token(findings), frame_token(indicators),
-                         frame_token(cells) if cells is not None else None, titles])
+                         frame_token(cells) if cells is not None else None, titles, rc])
         names = store.fetch_files(key, charts_dir)
         if names is not None:
             store.done(1, 1)
