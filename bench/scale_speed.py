@@ -112,7 +112,7 @@ def child_audit(raw: str, out: str, cache: str, workers: int, scheduler: str | N
                                              batch.read_agencies(raw_p))
     frames.update(findings=findings, indicators=indicators, reports=reports)
     t3 = time.perf_counter()
-    write_outputs(Path(out), frames)
+    write_outputs(Path(out), frames, cache_dir=Path(cache) if cache != "-" else None)
     t4 = time.perf_counter()
     print(json.dumps({"documents": len(files), "reused": st.reused, "read": st.read, "imports": t_imp - t0,
                       "discover": t1 - t_imp, "documents_stage": t2 - t1, "keys": st.seconds_keys,

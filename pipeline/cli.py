@@ -142,7 +142,7 @@ def cmd_audit(args) -> int:
     from .report import write_outputs
 
     try:
-        write_outputs(args.out_dir, frames, progress=None if args.quiet else say)
+        write_outputs(args.out_dir, frames, progress=None if args.quiet else say, cache_dir=cache_dir)
     except OSError as exc:
         print(f"错误：无法写入输出目录 {args.out_dir}：{exc} | error: cannot write OUT_DIR: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
