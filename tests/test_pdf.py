@@ -179,17 +179,8 @@ HTML_ERROR = (b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><b
               b"<p>The requested URL was not found on this server.</p><hr><address>nginx</address></body></html>")
 
 
-def _minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page text PDF (Helvetica, ASCII) written by hand: a text layer and no table."""
-    content = "BT /F1 12 Tf 72 760 Td 16 TL " + " ".join(f"({s}) '" for s in lines) + " ET"
-    objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
-        "/Contents 5 0 R >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-    ]
+def _pdf_file(objs: list[str]) -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog) with its xref table and trailer."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -202,6 +193,20 @@ def _minimal_pdf(lines: list[str]) -> bytes:
         out.write(f"{off:010d} 00000 n \n".encode())
     out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
+
+
+def _minimal_pdf(lines: list[str]) -> bytes:
+    """A one-page text PDF (Helvetica, ASCII) written by hand: a text layer and no table."""
+    content = "BT /F1 12 Tf 72 760 Td 16 TL " + " ".join(f"({s}) '" for s in lines) + " ET"
+    objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        "/Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+    ]
+    return _pdf_file(objs)
 
 
 def _image_only_pdf() -> bytes:
@@ -467,18 +472,7 @@ def _objects_pdf() -> bytes:
         objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [{box}] /Rotate {rotate} /Resources << {fonts} "
                     f"/XObject << /Fm1 7 0 R >> >> /Contents {len(objs) + 2} 0 R >>")
         objs.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, o in enumerate(objs, start=1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+    return _pdf_file(objs)
 
 
 @contextlib.contextmanager
