@@ -119,32 +119,18 @@ class _C:
         self.SegGetType = fn("FPDFPathSegment_GetType", _I, _VP)
         self.SegGetClose = fn("FPDFPathSegment_GetClose", _I, _VP)
 
-        # The calls made per char, path and object, without argtypes: ctypes then converts nothing (2-3 times
-        # faster per call). Every pointer argument must be passed as a c_void_p or byref(...), ints only where C
-        # takes an int; results of pointer type come back as int (or None).
-        def raw(name, restype):
-            f = lib[name]
-            f.restype = restype
-            return f
-
-        self.r_GetTextObject = raw("FPDFText_GetTextObject", _VP)
-        self.r_GetCharOrigin = raw("FPDFText_GetCharOrigin", _I)
-        self.r_GetLooseCharBox = raw("FPDFText_GetLooseCharBox", _I)
-        self.r_IsGenerated = raw("FPDFText_IsGenerated", _I)
-        self.r_GetUnicode = raw("FPDFText_GetUnicode", ctypes.c_uint)
-        self.r_GetMatrix = raw("FPDFText_GetMatrix", _I)
-        self.r_GetFontSize = raw("FPDFText_GetFontSize", _D)
-        self.r_TextObjGetFont = raw("FPDFTextObj_GetFont", _VP)
-        self.r_PageGetObject = raw("FPDFPage_GetObject", _VP)
-        self.r_ObjGetType = raw("FPDFPageObj_GetType", _I)
-        self.r_PathCountSegments = raw("FPDFPath_CountSegments", _I)
-        self.r_PathGetPathSegment = raw("FPDFPath_GetPathSegment", _VP)
-        self.r_PathGetDrawMode = raw("FPDFPath_GetDrawMode", _I)
-        self.r_ObjGetMatrix = raw("FPDFPageObj_GetMatrix", _I)
-        self.r_ObjGetStrokeWidth = raw("FPDFPageObj_GetStrokeWidth", _I)
-        self.r_ObjGetDashCount = raw("FPDFPageObj_GetDashCount", _I)
-        self.r_ObjGetFillColor = raw("FPDFPageObj_GetFillColor", _I)
-        self.r_ObjGetStrokeColor = raw("FPDFPageObj_GetStrokeColor", _I)
+        # The calls made per char, path and object again as self.r_<name>, without argtypes: ctypes then converts
+        # nothing (2-3 times faster per call). Every pointer argument must be passed as a c_void_p or byref(...),
+        # ints only where C takes an int; results of pointer type come back as int (or None). Each is its own
+        # function object of the same pdfium function and restype as self.<name>.
+        for name in ("GetTextObject", "GetCharOrigin", "GetLooseCharBox", "IsGenerated", "GetUnicode", "GetMatrix",
+                     "GetFontSize", "TextObjGetFont", "PageGetObject", "ObjGetType", "PathCountSegments",
+                     "PathGetPathSegment", "PathGetDrawMode", "ObjGetMatrix", "ObjGetStrokeWidth", "ObjGetDashCount",
+                     "ObjGetFillColor", "ObjGetStrokeColor"):
+            typed = getattr(self, name)
+            f = lib[typed.__name__]
+            f.restype = typed.restype
+            setattr(self, "r_" + name, f)
 
 
 @lru_cache(maxsize=1)
