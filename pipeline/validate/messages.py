@@ -139,27 +139,25 @@ def note_zh(notes: pd.Series, book: Rulebook) -> pd.Series:
     return notes.fillna("").astype(str).map({u: one(u) for u in uniq}).astype(str)
 
 
-def join_names(masks: dict[str, np.ndarray], names: dict[str, pd.Series], sep: str, index) -> pd.Series:
-    """For each row: the names (in the order of `masks`) whose mask is true, joined with `sep`."""
+def _join(masks: dict[str, np.ndarray], names: dict[str, pd.Series], index, glue) -> pd.Series:
+    """For each row: the names (in the order of `masks`) whose mask is true, joined; glue(key) gives the
+    (separator before a name that follows another, prefix of a name that comes first) of that key's names."""
     out = np.full(len(index), "", dtype=object)
     for key, m in masks.items():
         m = np.asarray(m, dtype=bool)
         if not m.any():
             continue
         name = np.asarray(names[key], dtype=object)
-        out = np.where(m, np.where(out != "", out + sep + name, name), out)
+        sep, first = glue(key)
+        out = np.where(m, np.where(out != "", out + sep + name, (first + name) if first else name), out)
     return pd.Series(out, index=index, dtype=object).astype(str)
+
+
+def join_names(masks: dict[str, np.ndarray], names: dict[str, pd.Series], sep: str, index) -> pd.Series:
+    """For each row: the names (in the order of `masks`) whose mask is true, joined with `sep`."""
+    return _join(masks, names, index, lambda key: (sep, ""))
 
 
 def join_signed(masks: dict[str, np.ndarray], names: dict[str, pd.Series], coef: dict[str, float], index) -> pd.Series:
     """Like join_names with ＋ between the names, but a term with coefficient -1 is joined with －."""
-    out = np.full(len(index), "", dtype=object)
-    for key, m in masks.items():
-        m = np.asarray(m, dtype=bool)
-        if not m.any():
-            continue
-        name = np.asarray(names[key], dtype=object)
-        neg = coef.get(key, 1.0) < 0
-        sep = "－" if neg else "＋"
-        out = np.where(m, np.where(out != "", out + sep + name, ("－" + name) if neg else name), out)
-    return pd.Series(out, index=index, dtype=object).astype(str)
+    return _join(masks, names, index, lambda key: ("－", "－") if coef.get(key, 1.0) < 0 else ("＋", ""))
