@@ -10,17 +10,8 @@ import pandas as pd
 from pipeline import frames, validate
 from pipeline.validate import context
 from pipeline.validate.similarity import ShingleIndex, shingles
+from rules_helpers import of, run
 from test_validate import batch, getval, make_report, setcell
-
-
-def run(*reps, **kw):
-    f, _, _ = validate.run(*batch(*reps), **kw)
-    return f
-
-
-def of(f, rule, rid=None):
-    x = f[f["rule_id"].eq(rule)]
-    return x if rid is None else x[x["report_id"].eq(rid)]
 
 
 def named(rep, agency, year=None):

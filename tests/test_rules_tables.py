@@ -5,18 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import validate
-from test_validate import batch, getval, make_report, setcell
-
-
-def run(*reps, **kw):
-    f, _, _ = validate.run(*batch(*reps), **kw)
-    return f
-
-
-def of(f, rule, rid=None):
-    x = f[f["rule_id"].eq(rule)]
-    return x if rid is None else x[x["report_id"].eq(rid)]
+from rules_helpers import of, run
+from test_validate import getval, make_report, setcell
 
 
 def agency(rep, name, kind, level):

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline import validate
 from pipeline.validate import text as T
+from rules_helpers import run
 from test_validate import batch, make_report, setcell
 
 
@@ -21,11 +22,6 @@ def with_texts(rep, **texts):
         else:
             sections.loc[sections["section_id"].eq(sid), "text"] = value
     return r, cells, sections
-
-
-def run(*reps, **kw):
-    f, _, _ = validate.run(*batch(*reps), **kw)
-    return f
 
 
 def rules_of(f, rid="a"):
