@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import gc
 import random
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import cache, frames, templates, validate
-from pipeline.synth import Agency, make_report, narrative
+from pipeline import cache, validate
+from pipeline.synth import Agency, make_report
 from pipeline.validate import similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import validate_speed  # noqa: E402  (bench/validate_speed.py: frames built from the generator's numbers and prose)
 
 KINDS = [("区司法局", "dept", "county"), ("县人民政府", "gov", "county"), ("市人民政府", "gov", "city")]
 DEFECTS = ["t3_row_total", "t4_total", "blank_cells", "narrative_mismatch", "carry_mismatch", "stock_break",
@@ -21,8 +26,8 @@ DEFECTS = ["t3_row_total", "t4_total", "blank_cells", "narrative_mismatch", "car
 
 
 def _batch(n_agencies: int, years=(2021, 2022, 2023), rate: float = 0.4, seed: int = 3):
-    """Frames of generated reports built directly (as bench/validate_speed.py): agencies × years, each agency's
-    reports chained year to year (cross-year rules), some with one injected defect."""
+    """Frames of generated reports built directly (by bench/validate_speed.py's frames_of): agencies × years, each
+    agency's reports chained year to year (cross-year rules), some with one injected defect."""
     r = random.Random(seed)
     reps = []
     for a in range(n_agencies):
@@ -37,34 +42,7 @@ def _batch(n_agencies: int, years=(2021, 2022, 2023), rate: float = 0.4, seed: i
                 rep = make_report(ag, y, "gb2021", seed=a * 100 + y, prev=prev)
             reps.append(rep)
             prev = rep
-    rrows, crows, srows = [], [], []
-    for k, rep in enumerate(reps):
-        rid = f"r{k:05d}"
-        tpl = rep.template
-        for table, block, row, col in tpl.cell_keys():
-            v = rep.table(table).get(row, {}).get(col)
-            crows.append((rid, table, row, col, None if v is None else float(v), "BLANK" if v is None else "NUMBER",
-                          "" if v is None else str(v), "", f"{table} {row} {col}", block, "", ""))
-        rrows.append({"report_id": rid, "source_file": f"{rid}.html", "sha256": rid, "format": "html",
-                      "agency": rep.agency.name, "agency_kind": rep.agency.kind, "level": rep.agency.level,
-                      "year": rep.year, "template": rep.template_id, "published_at": rep.published_at[:10],
-                      "status": "ok", "error": "", "n_errors": 0, "n_warnings": 0, "n_infos": 0, "title": rep.title,
-                      "encoding": "utf-8", "url": "", "template_markers_2021": 7, "template_markers_2019": 0,
-                      "template_expected": templates.expected_template(rep.year) or ""})
-        cur, order, texts, heads = "sec.preamble", 0, {"sec.preamble": []}, {}
-        for b in narrative.build_blocks(rep):
-            if b[0] == "h1":
-                cur, order = b[1], order + 1
-                texts[cur], heads[cur] = [], (b[2], order)
-            elif b[0] in ("p", "h2", "title"):
-                texts.setdefault(cur, []).append(b[-1])
-        for sid, parts in texts.items():
-            h, o = heads.get(sid, ("", 0))
-            srows.append((rid, sid, o, h, h, "\n".join(parts), o * 1000))
-    reports = pd.DataFrame(rrows)[frames.REPORTS_COLUMNS]
-    reports["year"] = reports["year"].astype("Int64")
-    return (reports, pd.DataFrame(crows, columns=frames.CELLS_COLUMNS),
-            pd.DataFrame(srows, columns=frames.SECTIONS_COLUMNS))
+    return validate_speed.frames_of(reps, [f"r{k:05d}" for k in range(len(reps))])
 
 
 @pytest.fixture(scope="module")
