@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pdf_speed import objects_from, pdf_files  # noqa: E402  (bench/pdf_speed.py, beside this script)
 from pipeline import batch  # noqa: E402
 from pipeline.ingest import pdf_objects  # noqa: E402
 
@@ -31,27 +32,9 @@ REPORT_KEYS = ("status", "template", "year", "agency", "error", "format")
 CELL_KEY = ("report_id", "table", "block", "row_id", "col_id")
 
 
-def _files(args: list[str]) -> list[Path]:
-    out = []
-    for a in args or [str(p) for p in DEFAULT_INPUTS]:
-        p = Path(a)
-        if p.is_dir():
-            out += sorted(x for x in p.rglob("*.pdf") if x.is_file())
-        elif p.is_file():
-            out.append(p)
-    return out
-
-
 def run(path: Path, backend: str):
-    old = os.environ.get(pdf_objects.ENV)
-    os.environ[pdf_objects.ENV] = backend
-    try:
+    with objects_from(backend):
         return batch.process_one((str(path), path.name, "", {}))
-    finally:
-        if old is None:
-            os.environ.pop(pdf_objects.ENV, None)
-        else:
-            os.environ[pdf_objects.ENV] = old
 
 
 def _same(a, b) -> bool:
@@ -154,7 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--objects", action="store_true", help="also compare the raw page objects")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every difference")
     a = ap.parse_args(argv)
-    files = _files(a.inputs)
+    files = pdf_files(a.inputs, DEFAULT_INPUTS, recursive=True)
     totals: Counter = Counter()
     worst_all: dict = {}
     bad_files = 0

@@ -40,12 +40,14 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "PDF ingest"
 
 
-def _files(args: list[str]) -> list[Path]:
+def pdf_files(args: list[str], defaults: list[Path] = DEFAULT_INPUTS, recursive: bool = False) -> list[Path]:
+    """The files named in `args` (or `defaults` when there are none); of a folder, its *.pdf files (below it too
+    when `recursive`), sorted. Also used by bench/pdf_objects_compare.py."""
     out = []
-    for a in args or [str(p) for p in DEFAULT_INPUTS]:
+    for a in args or [str(p) for p in defaults]:
         p = Path(a)
         if p.is_dir():
-            out += sorted(x for x in p.glob("*.pdf") if x.is_file())
+            out += sorted(x for x in (p.rglob("*.pdf") if recursive else p.glob("*.pdf")) if x.is_file())
         elif p.is_file():
             out.append(p)
     return out
@@ -53,7 +55,8 @@ def _files(args: list[str]) -> list[Path]:
 
 @contextlib.contextmanager
 def objects_from(source: str):
-    """AUDITOR_PDF_OBJECTS=source for the duration (read at every parse_pdf call; forked workers inherit it)."""
+    """AUDITOR_PDF_OBJECTS=source for the duration (read at every parse_pdf call; forked workers inherit it). Also
+    used by bench/pdf_objects_compare.py."""
     old = os.environ.get(pdf_objects.ENV)
     os.environ[pdf_objects.ENV] = source
     try:
@@ -239,7 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parallel-repeat", type=int, default=3, help="runs of the documents stage for --scale (best)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     a = ap.parse_args(argv)
-    files = _files(a.inputs)
+    files = pdf_files(a.inputs)
     if not files:
         print("no PDF found", file=sys.stderr)
         return 1
