@@ -1,7 +1,7 @@
 """Scale benchmark: generated corpora audited end to end on this machine (issue 6 targets).
 
-    .venv/bin/python bench/scale_speed.py [--n 10000] [--small 1000] [--pdf 40] [--only html,warm,memory,pdf,dask]
-                                          [--no-write]
+    .venv/bin/python bench/scale_speed.py [--n 10000] [--small 1000] [--pdf 40]
+                                          [--only floor,html,warm,documents,memory,pdf,dask] [--no-write]
 
 Corpora are generated once into bench/_work/scale/ (`python -m pipeline synth`, seeds fixed) and reused.
 Measures (each printed, stored in bench/scale_results.json and written to bench/RESULTS.md, section "Scale"; the
@@ -13,6 +13,10 @@ Measures (each printed, stored in bench/scale_results.json and written to bench/
   cache empty): reports/s per stage and overall.
 - **warm** — the same audit again over the unchanged inbox with the cache of the cold run: only the cache is read,
   then validation and outputs.
+- **documents** — the documents stage alone (`cache.run_batch`: ingest + normalize, no validation or outputs) of the
+  --n reports with 2 workers, in this process: cold (empty cache under bench/_work/scale/documents-cache-N), then
+  two warm runs over the unchanged inbox (after 2.1 s, so that the stat index trusts the files): reports/s of each,
+  what the warm runs reused, the seconds spent on the keys and on loading the cached parts.
 - **memory** — peak memory of the cold and warm audits of --small and --n reports: the sum of PSS over the audit
   process and its worker processes (pages shared by forked workers counted once) and the largest single process's
   RSS, sampled every 0.2 s with psutil.
@@ -244,6 +248,34 @@ def measure_pdf(raw: Path, workers: int) -> dict:
             "parallel_cpu_s": (b[0] - a[0]) + (b[1] - a[1]), "workers": workers, "load": load}
 
 
+def measure_documents(raw: Path, cache_dir: Path, workers: int = 2, warm_runs: int = 2) -> dict:
+    """The documents stage alone (ingest + normalize through the cache), cold with `cache_dir` emptied first, then
+    `warm_runs` times over the unchanged inbox."""
+    import shutil
+
+    from pipeline import cache
+
+    files, manifest = _docs(raw)
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    load = _load()
+    a = _cpu_self_children()
+    w0 = time.perf_counter()
+    cache.run_batch(raw, files, manifest, workers, None, progress=False, cache_dir=cache_dir)
+    cold = time.perf_counter() - w0
+    b = _cpu_self_children()
+    time.sleep(2.1)     # the stat index trusts a file only once its mtime is older than the racy window
+    warm = []
+    for _ in range(warm_runs):
+        w0 = time.perf_counter()
+        _, st = cache.run_batch(raw, files, manifest, workers, None, progress=False, cache_dir=cache_dir)
+        warm.append({"wall_s": time.perf_counter() - w0, "reused": st.reused, "by_stat": st.unchanged_by_stat,
+                     "keys_s": st.seconds_keys, "load_s": st.seconds_load})
+    best = min(warm, key=lambda r: r["wall_s"])
+    return {"files": len(files), "workers": workers, "cold_s": cold, "cold_rps": len(files) / cold,
+            "cold_cpu_s": (b[0] - a[0]) + (b[1] - a[1]), "warm_s": best["wall_s"],
+            "warm_rps": len(files) / best["wall_s"], "warm_runs": warm, "load": load}
+
+
 def measure_dask(raw: Path, workers: int, repeat: int = 2) -> dict:
     from distributed import LocalCluster
 
@@ -322,6 +354,21 @@ def render(data: dict) -> str:
         lines += [""] + [f"- {c}" for c in cmds]
         lines += ["- targets: cold HTML/TXT ≥ 100 reports/s; warm re-run of 10,000 ≥ 1,000 reports/s;"
                   " peak RSS ≤ 2 GB at 10,000 and sub-linear growth", ""]
+    docs = sorted((v for k, v in data.items() if k.startswith("documents_")), key=lambda v: v["files"])
+    if docs:
+        lines += ["### Documents stage alone (ingest + normalize through the cache)", "",
+                  "`cache.run_batch` without validation and outputs, in one process with its workers: cold (empty"
+                  " cache), then warm over the unchanged inbox (best of the warm runs; keys: the stat index and"
+                  " hashing, load: the cached parts read and assembled).", "",
+                  "| reports | workers | cold s | cold reports/s [≥ 100] | warm s | warm reports/s [≥ 1,000] |"
+                  " warm: reused / by stat | warm: keys s / load s | load |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for v in docs:
+            w = min(v["warm_runs"], key=lambda r: r["wall_s"])
+            lines.append(f"| {v['files']:,} | {v['workers']} | {_f(v['cold_s'])} | {_f(v['cold_rps'], 0)} |"
+                         f" {_f(v['warm_s'], 2)} | {_f(v['warm_rps'], 0)} | {w['reused']:,} / {w['by_stat']:,} |"
+                         f" {_f(w['keys_s'], 2)} / {_f(w['load_s'], 2)} | {v['load']} |")
+        lines += [""] + [f"- {c}" for c in sorted({f"{v['date']}: `{v['command']}`" for v in docs})] + [""]
     p = data.get("pdf")
     if p:
         lines += ["### Text-layer PDF", "",
@@ -373,10 +420,10 @@ def main(argv=None) -> int:
     ap.add_argument("--pdf", type=int, default=40, help="PDFs in the PDF corpus")
     ap.add_argument("--sample", type=int, default=1000, help="reports timed one by one for the floor ratio")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--only", default="floor,html,memory,pdf,dask",
+    ap.add_argument("--only", default="floor,html,documents,memory,pdf,dask",
                     help="measures: floor (parse floor ratio), html (cold + warm audits of --n), warm (only the warm "
-                         "audit of --n, over the cache an earlier run left), memory (cold + warm audits of --small), "
-                         "pdf, dask")
+                         "audit of --n, over the cache an earlier run left), documents (the documents stage alone "
+                         "of --n, cold + warm, 2 workers), memory (cold + warm audits of --small), pdf, dask")
     ap.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     a = ap.parse_args(argv)
     only = {x.strip() for x in a.only.split(",") if x.strip()}
@@ -389,7 +436,7 @@ def main(argv=None) -> int:
                               ensure_ascii=False), flush=True)
         _store(key, res, command)
 
-    if only & {"floor", "html", "warm", "memory"}:
+    if only & {"floor", "html", "warm", "documents", "memory"}:
         big = corpus(f"ht-{a.n}", a.n, "html,txt", seed=1)
         if "floor" in only:
             show("html_floor", measure_floor_and_serial(big, min(a.sample, a.n)))
@@ -400,6 +447,8 @@ def main(argv=None) -> int:
                 show(f"audit_{a.n}_cold", run_child_audit(big, out, cache_dir, a.workers))
             # "warm" alone: again over the cache left by an earlier run (it must have read this very code)
             show(f"audit_{a.n}_warm", run_child_audit(big, out, cache_dir, a.workers))
+        if "documents" in only:
+            show(f"documents_{a.n}", measure_documents(big, WORK / f"documents-cache-{a.n}"))
         if "memory" in only and a.small != a.n:
             small = corpus(f"ht-{a.small}", a.small, "html,txt", seed=1)
             cache_dir, out = WORK / f"cache-{a.small}", WORK / f"out-{a.small}"
