@@ -86,7 +86,9 @@ def sheets_by_report(book) -> dict[str, tuple[str | None, str]]:
         assert link is not None and link.location, row[rid_col].value
         m = re.fullmatch(r"'((?:[^']|'')+)'!A1", link.location)
         assert m, link.location
-        out[row[rid_col].value] = (link.target, m.group(1).replace("''", "'"))
+        # a relative link to another file is stored as Excel writes it, with Windows separators (XlsxWriter)
+        target = link.target.replace("\\", "/") if link.target else link.target
+        out[row[rid_col].value] = (target, m.group(1).replace("''", "'"))
     return out
 
 

@@ -25,8 +25,7 @@ from docx.shared import Mm, Pt
 from lxml import etree
 
 from . import labels as L
-from . import rawzip
-from .xlsx import XML_ILLEGAL_RE
+from .xlsx import xml_text
 from .csvout import _is_missing
 from .workbook import file_stem, run_parallel
 
@@ -213,8 +212,11 @@ _NS_DECL = re.compile(r' xmlns:\w+="[^"]*"')
 
 
 class _Package:
-    """What every notice shares, built once per process with python-docx: the package's other parts (deflated
-    once), the document element's opening and section properties, the XML of each paragraph and run format."""
+    """What every notice shares, built once per process with python-docx: a zip of the package's other parts (to
+    which each notice appends its document.xml and core.xml), the document element's opening and section
+    properties, the XML of each paragraph and run format."""
+
+    DYNAMIC = ("word/document.xml", "docProps/core.xml")
 
     def __init__(self):
         doc = Document()
@@ -231,11 +233,13 @@ class _Package:
         self.tail = xml[j:]
         buf = io.BytesIO()
         doc.save(buf)
-        self.members: list[tuple[str, rawzip.Deflated | None]] = []
-        with zipfile.ZipFile(buf) as z:
-            for name in z.namelist():
-                dynamic = name in ("word/document.xml", "docProps/core.xml")
-                self.members.append((name, None if dynamic else rawzip.deflate(z.read(name))))
+        base = io.BytesIO()
+        with zipfile.ZipFile(buf) as src, zipfile.ZipFile(base, "w", zipfile.ZIP_DEFLATED) as dst:
+            self.names = src.namelist()
+            for info in src.infolist():
+                if info.filename not in self.DYNAMIC:
+                    dst.writestr(info, src.read(info))
+        self.base = base.getvalue()   # the shared parts, compressed once
         self.core = next(p for p in doc.part.package.iter_parts() if p.partname == "/docProps/core.xml")
         self._ppr: dict[tuple, str] = {}
         self._rpr: dict[tuple, str] = {}
@@ -274,7 +278,7 @@ _RUN_SPLIT = re.compile(r"([\t\r\n])")
 def _run_content(text: str) -> str:
     """As python-docx writes a run's text: a tab is <w:tab/>, CR/LF a <w:br/>, the rest <w:t> (space kept)."""
     out = []
-    for part in _RUN_SPLIT.split(XML_ILLEGAL_RE.sub("", text)):
+    for part in _RUN_SPLIT.split(xml_text(text)):
         if part == "\t":
             out.append("<w:tab/>")
         elif part in ("\r", "\n"):
@@ -307,18 +311,15 @@ def _package() -> _Package:
 
 
 def write_notice(path: Path, agency: str, reports: list[dict], findings: list[dict]) -> None:
-    """Write the notice DOCX: the shared parts copied as they are, document.xml and core.xml written."""
+    """Write the notice DOCX: the shared parts as compressed once, document.xml and core.xml appended (zipfile)."""
     pkg = _package()
-    document = notice_xml(agency, reports, findings).encode("utf-8", "replace")
-    core = pkg.core_xml(notice_title(agency))
-    z = rawzip.RawZip(path)
-    try:
-        for name, member in pkg.members:
-            z.add(name, member if member is not None else (document if name == "word/document.xml" else core))
-    except BaseException:
-        z.abort()
-        raise
-    z.close()
+    document = notice_xml(agency, reports, findings).encode("utf-8")
+    core = pkg.core_xml(notice_title(xml_text(agency)))
+    with open(path, "wb") as fh:
+        fh.write(pkg.base)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", document)
+        z.writestr("docProps/core.xml", core)
 
 
 def _notice_key(name: str, reps: list[dict], fa: list[dict]) -> tuple:

@@ -44,7 +44,8 @@ MANIFEST = "MANIFEST"
 
 ROOT = Path(__file__).resolve().parents[2]
 _SOURCES = ("pipeline/report/*.py", "pipeline/templates.py", "pipeline/frames.py", "rules/templates/*.yaml")
-_LIBRARIES = ("openpyxl", "python-docx", "lxml", "matplotlib", "pillow", "noto-cjk-sans-otc", "numpy", "pandas")
+_LIBRARIES = ("xlsxwriter", "openpyxl", "python-docx", "lxml", "matplotlib", "pillow", "noto-cjk-sans-otc", "numpy",
+              "pandas")
 
 
 @functools.lru_cache(maxsize=1)

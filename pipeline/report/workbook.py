@@ -12,9 +12,9 @@ Sheets:
   severity with a comment carrying the message(s), blank and missing template cells visibly marked, followed by
   the report's findings.
 
-Written with :mod:`pipeline.report.xlsx` (rows streamed into the zip; the SpreadsheetML openpyxl's write-only mode
-writes, without its per-cell object overhead). Every text cell is written as a string cell (inline string): control
-characters Excel rejects are removed and values that would start a formula get a leading ``'`` (the same
+Written with XlsxWriter through :mod:`pipeline.report.xlsx` (rows streamed to disk as they are written). Every text
+cell is written as a string cell (``write_string``, with XlsxWriter's string-to-formula/URL/number conversions off):
+control characters Excel rejects are removed and values that would start a formula get a leading ``'`` (the same
 neutralisation as the CSVs), so no cell can ever become a formula.
 """
 
@@ -35,8 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
+from xlsxwriter.utility import xl_col_to_name
 
 from . import labels as L
 from . import xlsx
@@ -61,22 +60,28 @@ REPORT_STATUS_ZH = L.REPORT_STATUS_ZH
 FINDING_STATUS_ZH = L.FINDING_STATUS_ZH
 TABLE_ZH = L.TABLE_ZH
 
+# Cell looks as XlsxWriter format properties; a style key combines one font, fill, alignment and border.
 SEVERITY_COLOR = {"error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
-SEVERITY_FILL = {k: PatternFill("solid", fgColor=v) for k, v in SEVERITY_COLOR.items()}
-BLANK_FILL = PatternFill("lightUp", fgColor="A6A6A6", bgColor="F2F2F2")     # hatched grey: blank but required
-MISSING_FILL = PatternFill("darkUp", fgColor="808080", bgColor="D9D9D9")    # darker hatch: not in the document
-HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
-TITLE_FILL = PatternFill("solid", fgColor="B4C6E7")
-HEADER_FONT = Font(bold=True)
-TITLE_FONT = Font(bold=True, size=12)
-MARK_FONT = Font(italic=True, color="595959", size=9)
-LINK_FONT = Font(color="0563C1", underline="single")
-HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
-WRAP_ALIGN = Alignment(vertical="center", wrap_text=True)
-CENTER_ALIGN = Alignment(horizontal="center", vertical="center")
-HEADER_BORDER = Border(bottom=Side(style="thin", color="808080"))
-_THIN = Side(style="thin", color="A6A6A6")
-GRID_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+
+
+def _solid(rgb: str) -> dict:
+    return {"pattern": 1, "bg_color": f"#{rgb}"}
+
+
+SEVERITY_FILL = {k: _solid(v) for k, v in SEVERITY_COLOR.items()}
+BLANK_FILL = {"pattern": 14, "fg_color": "#A6A6A6", "bg_color": "#F2F2F2"}    # lightUp hatch: blank but required
+MISSING_FILL = {"pattern": 8, "fg_color": "#808080", "bg_color": "#D9D9D9"}   # darkUp hatch: not in the document
+HEADER_FILL = _solid("D9E1F2")
+TITLE_FILL = _solid("B4C6E7")
+HEADER_FONT = {"bold": True}
+TITLE_FONT = {"bold": True, "font_size": 12}
+MARK_FONT = {"italic": True, "font_color": "#595959", "font_size": 9}
+LINK_FONT = {"font_color": "#0563C1", "underline": 1}
+HEADER_ALIGN = {"align": "center", "valign": "vcenter", "text_wrap": True}
+WRAP_ALIGN = {"valign": "vcenter", "text_wrap": True}
+CENTER_ALIGN = {"align": "center", "valign": "vcenter"}
+HEADER_BORDER = {"bottom": 1, "bottom_color": "#808080"}
+GRID_BORDER = {"border": 1, "border_color": "#A6A6A6"}
 
 BLANK_MARK = "空白"       # shown in a blank template cell
 MISSING_MARK = "未找到"   # shown in a template cell absent from the document
@@ -167,7 +172,7 @@ def _cell_value(v, kind):
 # ------------------------------------------------------------------------------------------------ names
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
-_FILE_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_FILE_BAD = re.compile(r'[<>:"/\\|?*#%\x00-\x1f]')   # '#' and '%' would change the link to the file
 _WIN_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 SHEET_NAME_MAX = 31
 FILE_STEM_MAX = 60
@@ -247,14 +252,27 @@ def _style_parts(key: str):
     return font, fill, align, border, fmt
 
 
+def style_props(key: str | None) -> dict:
+    """XlsxWriter format properties of the style *key* (empty for the default style)."""
+    if not key:
+        return {}
+    font, fill, align, border, fmt = _style_parts(key)
+    props = {**(font or {}), **(fill or {}), **(align or {}), **(border or {})}
+    if fmt is not None:
+        props["num_format"] = fmt
+    return props
+
+
 def _style(fill: str | None = None, number_format: str | None = None, header: bool = False) -> str | None:
     """The style key of a cell with an optional severity fill / number format / header look (None: no style)."""
     parts = ["header" if header else "", fill or "", f"fmt:{number_format}" if number_format else ""]
     return "+".join(p for p in parts if p) or None
 
 
-def _new_book(path: Path, title: str) -> Book:
-    return Book(path, _style_parts, title=title, creator="gov-disclosure-auditor")
+def _new_book(path: Path, title: str, streamed: bool = True) -> Book:
+    """A workbook; *streamed* for audit.xlsx (rows to disk as they are written), not for the small per-agency books
+    (built in memory: faster)."""
+    return Book(path, style_props, title=title, creator="gov-disclosure-auditor", streamed=streamed)
 
 
 def _comment(text: str) -> xlsx.Comment:
@@ -288,7 +306,7 @@ def _table_sheet(book: Book, title: str, headers: list[str], rows: list[list],
         auto[i] = max(MIN_WIDTH, min(MAX_WIDTH, w + 2))
     auto.update(widths or {})
     ws = book.sheet(title, widths=auto, freeze="A2",
-                    autofilter=f"A1:{get_column_letter(len(headers))}{max(1, len(rows)) + 1}")
+                    autofilter=f"A1:{xl_col_to_name(len(headers) - 1)}{max(1, len(rows)) + 1}")
     style = _style(header=True)
     ws.row([(h, style) for h in headers])
     return ws
@@ -794,7 +812,7 @@ def _detail_sheet(book: Book, title: str, report: dict, data: _ReportData, back:
         put([("未发现问题。", None)])
 
 
-_COL = [get_column_letter(2 + j) for j in range(200)]
+_COL = [xl_col_to_name(1 + j) for j in range(200)]
 
 
 def _row_height(text, width: float, label: str = "") -> float | None:
@@ -833,7 +851,7 @@ def _write_details(book: Book, reports: list[dict], details: dict[str, Detail], 
 
 def _agency_workbook(path: Path, reports: list[dict], details: dict[str, Detail], batch: _Batch) -> None:
     agency = "" if _is_missing(reports[0].get("agency")) else str(reports[0].get("agency"))
-    book = _new_book(path, f"{agency} 政府信息公开工作年度报告审核结果")
+    book = _new_book(path, f"{agency} 政府信息公开工作年度报告审核结果", streamed=False)
     try:
         _findings_sheet(book, batch.findings_of([str(r["report_id"]) for r in reports]))
         _write_details(book, reports, details, batch, in_audit=False)
