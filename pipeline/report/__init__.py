@@ -84,18 +84,26 @@ def _build(tmp: Path, frames: dict[str, pd.DataFrame], progress=None, cache: reu
                      {**charts.CHARTS, **charts.CONDITIONAL_CHARTS})
 
 
+def _libc_function(name: str, argtypes: list):
+    """The C library's function *name* (returning int, errno kept) on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = getattr(libc, name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = argtypes
+    fn.restype = ctypes.c_int
+    return fn
+
+
 def _syncfs(root: Path) -> bool:
     """Flush the whole file system holding *root* (Linux syncfs: one call instead of one fsync per file, ~10x
     faster for the thousands of files of a large batch). False when not available here."""
-    if not sys.platform.startswith("linux"):
+    syncfs = _libc_function("syncfs", [ctypes.c_int])
+    if syncfs is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        return False
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
     fd = os.open(root, os.O_RDONLY)
     try:
         return syncfs(fd) == 0
@@ -134,15 +142,10 @@ _AT_FDCWD = -100
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two existing paths (Linux renameat2). False when not supported here."""
-    if not sys.platform.startswith("linux"):
+    renameat2 = _libc_function("renameat2",
+                               [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint])
+    if renameat2 is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
     rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     if rc == 0:
         return True
