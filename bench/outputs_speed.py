@@ -270,24 +270,73 @@ def main(argv=None) -> int:
     return 0
 
 
+# Kept below the tables when the section is written again (the RESULTS section of 2026-11-30 at 10,000 reports also
+# says that its tables were measured with the former hand-written xlsx writer).
 NOTES = [
-    "The machine is shared: wall times depend on the load (above, one core was mostly taken by other jobs: the two "
-    "workbook workers got about one core between them); CPU times are the steadier figures.",
+    'The machine is shared: wall times depend on the load (above, one core was mostly taken by other '
+    'jobs: the two workbook workers got about one core between them); CPU times are the steadier figures.',
     "",
-    "Before (the code of 2026-11-30 before this work, same script and frames, `--runs 1`, load 5.7–7.4): cold 526.8 s "
-    "wall / 235.8 s CPU, warm 424.5 s / 233.0 s CPU (nothing was reused); CSV/parquet 16.9 s CPU, audit.xlsx + 2,500 "
-    "per-agency workbooks 186.2 s CPU (openpyxl), charts 11.1 s, notices 17.6 s (python-docx), index.html 1.9 s; "
-    "PSS sum 2,200 MB (parent 1,499 MB, workers up to 777 MB each).",
+    'Before (the code of 2026-11-30 before this work, same script and frames, `--runs 1`, load 5.7–7.4): '
+    'cold 526.8 s wall / 235.8 s CPU, warm 424.5 s / 233.0 s CPU (nothing was reused); CSV/parquet 16.9 s '
+    'CPU, audit.xlsx + 2,500 per-agency workbooks 186.2 s CPU (openpyxl), charts 11.1 s, notices 17.6 s '
+    '(python-docx), index.html 1.9 s; PSS sum 2,200 MB (parent 1,499 MB, workers up to 777 MB each).',
     "",
-    "Where the time goes now (cold, CPU): per-agency workbooks ~9 ms each (the detail-sheet rows ~40 %, the sheet "
-    "logic ~30 %, deflate and the package ~20 %, the reuse digest ~0.6 ms); charts ~10 s (Agg rendering at 300 dpi and "
-    "PNG encoding, two processes); audit.xlsx 3.8 s (总览/问题清单/指标 of 10,000 rows and the batch's cell codes); "
-    "CSV/parquet 2.5 s (cells.csv: each column's distinct values formatted once, rows joined by pyarrow). Warm: the "
-    "per-agency digests and copies (2.3 s), audit.xlsx and the CSV/parquet files, which are always written.",
+    'Where the time went with the hand-written writer (cold, CPU): per-agency workbooks ~9 ms each (the '
+    'detail-sheet rows ~40 %, the sheet logic ~30 %, deflate and the package ~20 %, the reuse digest ~0.6 '
+    'ms); charts ~10 s (Agg rendering at 300 dpi and PNG encoding, two processes); audit.xlsx 3.8 s '
+    "(总览/问题清单/指标 of 10,000 rows and the batch's cell codes); CSV/parquet 2.5 s (cells.csv: each column's "
+    'distinct values formatted once, rows joined by pyarrow). Warm: the per-agency digests and copies '
+    '(2.3 s), audit.xlsx and the CSV/parquet files, which are always written.',
     "",
-    "End to end (`python -m pipeline audit` on the 10,000 generated HTML/TXT reports of `bench/scale_speed.py`, 3,334 "
-    "agencies, 2 workers, load 2–3.6): outputs 74 s cold / 45 s warm wall (whole audit 236 s / 127 s); peak PSS over "
-    "all processes 1,594 MB, reached while the charts render (validation: 1,455 MB).",
+    'End to end (`python -m pipeline audit` on the 10,000 generated HTML/TXT reports of '
+    '`bench/scale_speed.py`, 3,334 agencies, 2 workers, load 2–3.6): outputs 74 s cold / 45 s warm wall '
+    '(whole audit 236 s / 127 s); peak PSS over all processes 1,594 MB, reached while the charts render '
+    '(validation: 1,455 MB).',
+    "",
+    '### Writers: XlsxWriter (2026-11-30)',
+    "",
+    'The workbooks are written with XlsxWriter 3.3.1 (`pipeline/report/xlsx.py` hands it the rows), the '
+    "notices packaged with the standard library's zipfile (python-docx's parts zipped once per process, "
+    'each notice appends its document.xml and core.xml); the hand-written SpreadsheetML writer and '
+    '`rawzip` are gone. Measured once before (commit 5e9f46a) and once after, `.venv/bin/python '
+    'bench/outputs_speed.py --reports 2000 --runs 1 --no-write` (2,000 generated reports: 500 agencies × '
+    '4 years, 400,000 cells, 2,677 findings, 500 per-agency workbooks), machine 2 cores (nproc), 24 GiB, '
+    'AMD EPYC, Python 3.11.7, shared (load 1.6–2.2 before, 2.4–4.1 after: the unchanged charts took 30 % '
+    'more CPU in the second run, so part of the difference is the load). CPU s, cold / warm:',
+    "",
+    '| part | before (hand-written writer) | after (XlsxWriter) |',
+    '|---|---:|---:|',
+    '| whole `write_outputs` | 18.2 / 3.7 (wall 23.0 / 5.7) | 36.4 / 6.0 (wall 56.7 / 9.1) |',
+    '| audit.xlsx (2,000 reports) | 1.7 / 1.4 | 2.5 / 2.8 |',
+    '| per-agency workbooks (500) | 4.9 / 0.7 | 19.1 / 0.9 |',
+    '| notices (236) | 0.5 / 0.3 | 0.8 / 0.4 |',
+    '| charts (unchanged) | 9.6 / 0.2 | 12.4 / 0.2 |',
+    '| CSV/parquet, index.html (unchanged) | 1.4 / 1.0 | 1.5 / 1.5 |',
+    "",
+    'One process, same frames, CPU per per-agency workbook (80 agencies): hand-written 6.9–8.2 ms; '
+    'XlsxWriter built in memory 26.8 ms (chosen for these small books), with `constant_memory` (temporary '
+    'files) 50.8 ms, neither 43.2 ms; audit.xlsx without report sheets 0.9–1.3 s → 1.9–2.1 s (streamed '
+    'with `constant_memory`: a sheet of any length stays out of memory). At 10,000 reports (2,500 '
+    'per-agency workbooks) this adds roughly 50–70 s of CPU to a cold run (estimate from these figures, '
+    'not measured at 10k); a re-run copies unchanged workbooks from the output cache.',
+    "",
+    "Notices, CPU per notice (60 agencies of the same frames): document.xml assembled from python-docx's "
+    'paragraph/run XML + shared parts copied: 1.08 ms with rawzip, 1.21 ms with zipfile (shared parts '
+    'zipped once, two parts appended); zipfile recompressing every part per notice 5.4 ms (level 1) / '
+    '10.0 ms (level 6); python-docx building and saving each notice (`build_notice`) 46 ms, from a '
+    'prepared base document 50 ms. python-docx alone is ~40× slower (> 5×, ~50 s of CPU for the 1,111 '
+    'notices of 10,000 reports), so it makes the package, the styles and each paragraph/run format once, '
+    'and document.xml is assembled from those fragments; `tests/test_report_writers.py` checks it is '
+    "python-docx's own document XML (c14n) for every notice of its data.",
+    "",
+    'What a user sees differently: column widths are stored as Excel stores them (the requested '
+    "characters plus Excel's padding, so a column shows exactly its width), row heights rounded to the "
+    'pixel, relative links to `workbooks/` stored with Windows separators (as Excel writes them; '
+    "LibreOffice resolves them too), a carriage return inside a text stored as Excel's `_x000D_` escape. "
+    'Same sheets, headers, values, fills, comments, links, merged cells, frozen panes, filters and page '
+    'set-up (read back with openpyxl and compared on the test data and generated batches before the '
+    'switch). The real corpus still scores cells 2924/2924, expected findings 13/13; audit.xlsx opens in '
+    'openpyxl and LibreOffice (`soffice --headless --convert-to csv`).',
 ]
 
 
