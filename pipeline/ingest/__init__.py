@@ -4,6 +4,7 @@ Never raises for a bad file: the Document comes back with status `failed` and a 
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def read_document(path: Path, rel: str, data: bytes | None = None) -> Document:
             return doc
         if doc.format == "html":
             text, doc.encoding = decode_text(data, html_declared_charset(data))
-            doc.blocks, doc.meta, doc.title = parse_html(text, _image_loader(path, rel))
+            utf8 = data if doc.encoding == "utf-8" and not data.startswith(codecs.BOM_UTF8) else None
+            doc.blocks, doc.meta, doc.title = parse_html(text, _image_loader(path, rel), utf8)
         elif doc.format in ("txt", "md"):
             text, doc.encoding = decode_text(data)
             doc.blocks, doc.meta, doc.title = parse_text(text, doc.format)

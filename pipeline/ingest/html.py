@@ -223,29 +223,36 @@ def _has_block_child(el) -> bool:
 _MIN_TABLE_IMAGE = (400, 200)  # smaller pictures are logos, icons, QR codes: not tables
 
 
-def _parser():
-    """One parser per process (lxml parsers are not shared between threads; workers are processes). Plain etree
-    elements: lxml.html's element classes cost a Python lookup per element touched."""
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=False,
-                                   recover=True)
-    return _PARSER
+def _parser(encoding: str | None = None):
+    """One parser per process and input kind (lxml parsers are not shared between threads; workers are processes).
+    Plain etree elements: lxml.html's element classes cost a Python lookup per element touched. `encoding`: the
+    bytes' encoding, known already (it overrides any meta charset); None for str input."""
+    parser = _PARSERS.get(encoding)
+    if parser is None:
+        parser = _PARSERS[encoding] = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True,
+                                                       huge_tree=False, recover=True, encoding=encoding)
+    return parser
 
 
-_PARSER = None
+_PARSERS: dict = {}
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 
 
-def parse_html(text: str, load_image=None) -> tuple[list[Block], dict, str]:
+def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[list[Block], dict, str]:
     """Returns (blocks, page metadata, title).
 
     `load_image(src) -> bytes | None` gives the bytes of an <img> (a data: URI or a file saved beside the page; it
     never fetches anything). Large pictures in the body are read by OCR where the tables were published as images.
+    `utf8`: the page's bytes when `text` is their strict UTF-8 decoding without a BOM: libxml2 reads UTF-8 bytes
+    ~0.4 ms a page faster than a Python str, and builds the same tree (checked on every corpus and generated page).
     """
     # lxml refuses str input that carries an encoding declaration; strip XML declarations first.
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
+    text = _XML_DECLARATION.sub("", text)
     try:
-        root = etree.fromstring(text, _parser())
+        if utf8 is not None:
+            root = etree.fromstring(utf8, _parser("utf-8"))
+        else:
+            root = etree.fromstring(text, _parser())
     except (etree.ParserError, ValueError):
         root = None
     if root is None:  # nothing but a doctype, comments or processing instructions
