@@ -6,10 +6,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, audit
 from pipeline.cli import main
 from pipeline.synth import make_report, render
 
@@ -43,10 +44,11 @@ def _run(*args):
 
 @pytest.fixture(scope="module")
 def runs(inbox, tmp_path_factory):
-    """The two audits most tests read (each audit costs seconds): one quiet with one worker, one with two workers,
-    progress on stderr and --fail-on error."""
+    """The two audits most tests read (each audit costs seconds): one quiet with one worker (in this process:
+    conftest.audit), one as `python -m pipeline` with two workers, progress on stderr and --fail-on error."""
     base = tmp_path_factory.mktemp("runs")
-    one = _run("audit", inbox, "--out", base / "one", "--quiet", "--workers", "1")
+    rc, err = audit(inbox, base / "one", "--quiet", "--workers", "1")
+    one = SimpleNamespace(returncode=rc, stderr=err)
     two = _run("audit", inbox, "--out", base / "two", "--workers", "2", "--fail-on", "error")
     return {"one": (one, base / "one"), "two": (two, base / "two")}
 

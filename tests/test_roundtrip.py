@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from pipeline.synth import make_report, render, write_sample_inbox
+from conftest import ROOT, audit
+from pipeline.synth import make_report, render
 
 # the rules this release implements: for these, the findings must be exactly the injected ones
 CHECKED_RULES = {"R-T3-02", "R-T3-03", "R-T3-04", "R-T4-02", "R-T3-06", "R-STR-01", "R-TPL-02", "R-TPL-03",
@@ -25,10 +23,10 @@ def _read(path):
         return list(csv.DictReader(fh))
 
 
-def _audit(raw: Path, out: Path):
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "audit", str(raw), "--out", str(out), "--quiet",
-                           "--workers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _audit(raw: Path, out: Path, csv_only: bool = False):
+    """(reports, cells, findings) rows of the audit of `raw` (two workers, in this process: conftest.audit)."""
+    rc, err = audit(raw, out, "--quiet", "--workers", "2", csv_only=csv_only)
+    assert rc == 0, err[-3000:]
     return _read(out / "reports.csv"), _read(out / "cells.csv"), _read(out / "findings.csv")
 
 
@@ -70,12 +68,11 @@ def _compare(truths: dict, reports, cells, findings):
 
 
 @pytest.fixture(scope="session")
-def sample_audit(tmp_path_factory):
-    base = tmp_path_factory.mktemp("sample")
-    raw, truth = base / "raw", base / "truth"
-    write_sample_inbox(raw, truth)
-    truths = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(truth.glob("*.json"))}
-    return raw, truths, _audit(raw, base / "out")
+def sample_audit(sample_run):
+    """The sample inbox and its audit (conftest.sample_run, shared with test_outputs.py)."""
+    raw, out = sample_run["raw"], sample_run["out"]
+    truths = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sample_run["truth_dir"].glob("*.json"))}
+    return raw, truths, (_read(out / "reports.csv"), _read(out / "cells.csv"), _read(out / "findings.csv"))
 
 
 def test_embedded_sample_inbox_is_what_the_generator_writes(sample_audit):
@@ -112,7 +109,7 @@ DEFECTS = [(), ("t3_row_total",), ("t3_total_processed",), ("t3_carry",), ("t4_t
 
 @pytest.fixture(scope="session")
 def matrix_audit(tmp_path_factory):
-    """Every format × every defect kind, audited in one batch."""
+    """Every format × every defect kind, audited in one batch (only the contract CSVs written: what is compared)."""
     base = tmp_path_factory.mktemp("matrix")
     raw = base / "raw"
     raw.mkdir()
@@ -134,7 +131,7 @@ def matrix_audit(tmp_path_factory):
                 continue  # the crawler renderer refuses numbers it could not split back
             (raw / name).write_bytes(data)
             truths[name] = truth
-    return truths, _audit(raw, base / "out")
+    return truths, _audit(raw, base / "out", csv_only=True)
 
 
 def test_every_format_and_defect_round_trips(matrix_audit):
@@ -150,7 +147,7 @@ def test_gb2019_report_round_trips(tmp_path):
         data, truth = render(rep, fmt, file=f"g.{ext}")
         (tmp_path / "raw").mkdir(exist_ok=True)
         (tmp_path / "raw" / f"g.{ext}").write_bytes(data)
-    reports, cells, findings = _audit(tmp_path / "raw", tmp_path / "out")
+    reports, cells, findings = _audit(tmp_path / "raw", tmp_path / "out", csv_only=True)
     assert {r["template"] for r in reports} == {"gb2019"}
     truths = {}
     for fmt, ext in (("html_word", "html"), ("txt_cells", "txt"), ("md", "md")):

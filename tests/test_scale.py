@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CONTRACT_CSVS, write_contract_csvs
 from pipeline import cli
 from pipeline.synth.volume import write_volume
-
-CSVS = ("reports.csv", "cells.csv", "findings.csv", "indicators.csv")
 
 
 def _read(path: Path) -> list[dict]:
@@ -29,17 +28,6 @@ def _read(path: Path) -> list[dict]:
 
 def _parts(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.rglob("*.keys"))
-
-
-def _csv_only(out_dir, frames, **_options):
-    """The contract CSVs exactly as write_outputs writes them (same preparation and writer), nothing else."""
-    from pipeline.report import csvout
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    f = csvout.prepare(frames)
-    for name in CSVS:
-        csvout.write_csv(out_dir / name, f[name[:-4]])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +40,7 @@ def audits(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         import pipeline.report
 
-        mp.setattr(pipeline.report, "write_outputs", _csv_only)
+        mp.setattr(pipeline.report, "write_outputs", write_contract_csvs)
         return _three_audits(distributed, base, raw, truth, cache)
 
 
@@ -74,7 +62,7 @@ def _three_audits(distributed, base, raw, truth, cache):
 
 @pytest.mark.parametrize("run", ["dask", "warm"])
 def test_outputs_byte_identical_to_serial_run(audits, run):
-    for name in CSVS:
+    for name in CONTRACT_CSVS:
         a = (audits["base"] / "serial" / name).read_bytes()
         b = (audits["base"] / run / name).read_bytes()
         assert a == b, f"{run}/{name} differs from the serial run"
