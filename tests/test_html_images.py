@@ -5,13 +5,14 @@ Remote images are never fetched; small pictures (logos, QR codes) are not read.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import socket
 from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import read_document
+from pipeline.ingest import ocr, read_document
 from pipeline.ingest.ocr import ocr_available
 from pipeline.normalize import normalize
 
@@ -49,7 +50,18 @@ def test_table_image_in_a_data_uri_and_beside_the_page(tmp_path, monkeypatch):
         raise AssertionError("network access attempted")
 
     monkeypatch.setattr(socket, "socket", no_network)
+    real, read = ocr.ocr_image_bytes, {}
+
+    def ocr_once(data, label):
+        """The picture is OCR'd once (seconds): the second page hands over the very same bytes."""
+        key = (bytes(data), label)
+        if key not in read:
+            read[key] = real(data, label)
+        return copy.deepcopy(read[key])
+
+    monkeypatch.setattr(ocr, "ocr_image_bytes", ocr_once)
     for name in ("a.html", "b.html"):
         _check_t3(read_document(raw / name, name))
+    assert [data for data, _ in read] == [png]      # both pages gave the picture itself to OCR
     outside = read_document(raw / "c.html", "c.html")  # a path leaving RAW_DIR is not read
     assert not any(b.kind == "table" for b in outside.blocks)
