@@ -134,9 +134,11 @@ def build(n: int, years: list[int], rate: float, seed: int = 7):
     return reps
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, section: str = SECTION) -> None:
+    """Replace the section `## <section>` of bench/RESULTS.md with `text` (appended when absent; the other sections
+    kept). Also used by bench/outputs_speed.py."""
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(old):
         new = pattern.sub(lambda m: text, old)
     else:
