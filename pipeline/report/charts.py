@@ -126,6 +126,18 @@ def _stacked_barh(ax, table: pd.DataFrame, labels: list[str]) -> None:
     ax.legend(title="严重程度", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _severity_barh_figure(table: pd.DataFrame, labels: list[str], title: str, ylabel: str, width: float,
+                          row_height: float) -> Figure:
+    """The stacked findings-per-severity bars of *table* (one row a bar), titled, its height grown with the rows."""
+    fig = _new_figure(width, 1.6 + row_height * len(table))
+    ax = fig.add_subplot()
+    _stacked_barh(ax, table, labels)
+    ax.set_title(title, fontsize=13)
+    ax.set_xlabel("问题数（条）")
+    ax.set_ylabel(ylabel)
+    return fig
+
+
 def findings_by_agency(findings: pd.DataFrame) -> Figure:
     title = "各机关发现问题数（按严重程度）"
     if findings.empty:
@@ -137,16 +149,9 @@ def findings_by_agency(findings: pd.DataFrame) -> Figure:
     t = t.reset_index(names="agency").sort_values(
         ["total", "error", "warning", "agency"], ascending=[False, False, False, True], kind="stable")
     t = t.head(TOP_AGENCIES).reset_index(drop=True)
-    labels = [_label(a) for a in t["agency"]]
-    fig = _new_figure(10, 1.6 + 0.38 * len(t))
-    ax = fig.add_subplot()
-    _stacked_barh(ax, t, labels)
     if n_agencies > TOP_AGENCIES:
         title += f"（共{n_agencies}个机关，显示问题最多的前{TOP_AGENCIES}个）"
-    ax.set_title(title, fontsize=13)
-    ax.set_xlabel("问题数（条）")
-    ax.set_ylabel("机关")
-    return fig
+    return _severity_barh_figure(t, [_label(a) for a in t["agency"]], title, "机关", width=10, row_height=0.38)
 
 
 def rule_frequency(findings: pd.DataFrame) -> Figure:
@@ -158,15 +163,9 @@ def rule_frequency(findings: pd.DataFrame) -> Figure:
     n_rules = len(t)
     t = t.reset_index(names="rule").sort_values(["total", "rule"], ascending=[False, True], kind="stable")
     t = t.head(TOP_RULES).reset_index(drop=True)
-    fig = _new_figure(11, 1.6 + 0.32 * len(t))
-    ax = fig.add_subplot()
-    _stacked_barh(ax, t, [_rule_label(r) for r in t["rule"]])
     if n_rules > TOP_RULES:
         title += f"（共{n_rules}条规则，显示前{TOP_RULES}条）"
-    ax.set_title(title, fontsize=13)
-    ax.set_xlabel("问题数（条）")
-    ax.set_ylabel("规则")
-    return fig
+    return _severity_barh_figure(t, [_rule_label(r) for r in t["rule"]], title, "规则", width=11, row_height=0.32)
 
 
 def templates_status(reports: pd.DataFrame) -> Figure:
