@@ -216,40 +216,33 @@ def _quote_sheet(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ styles
 
+# the named parts of a style key: the slots each sets (font, fill, alignment, border); a severity sets the fill
+_STYLE_PARTS = {
+    **{sev: {"fill": f} for sev, f in SEVERITY_FILL.items()},
+    "header": {"font": HEADER_FONT, "fill": HEADER_FILL, "align": HEADER_ALIGN, "border": HEADER_BORDER},
+    "title": {"font": TITLE_FONT, "fill": TITLE_FILL},
+    "bold": {"font": HEADER_FONT},
+    "link": {"font": LINK_FONT},
+    "mark": {"font": MARK_FONT, "align": CENTER_ALIGN},
+    "wrap": {"align": WRAP_ALIGN},
+    "center": {"align": CENTER_ALIGN},
+    "grid": {"border": GRID_BORDER},
+    "blank": {"fill": BLANK_FILL},
+    "missing": {"fill": MISSING_FILL},
+    "hdrfill": {"fill": HEADER_FILL},
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _style_parts(key: str):
     """(font, fill, alignment, border, number_format) of a named style; key parts are joined with '+'."""
-    font = fill = align = border = fmt = None
+    slots = dict.fromkeys(("font", "fill", "align", "border", "fmt"))
     for part in key.split("+"):
-        if not part:
-            continue
-        if part == "header":
-            font, fill, align, border = HEADER_FONT, HEADER_FILL, HEADER_ALIGN, HEADER_BORDER
-        elif part == "title":
-            font, fill = TITLE_FONT, TITLE_FILL
-        elif part == "bold":
-            font = HEADER_FONT
-        elif part == "link":
-            font = LINK_FONT
-        elif part == "mark":
-            font, align = MARK_FONT, CENTER_ALIGN
-        elif part == "wrap":
-            align = WRAP_ALIGN
-        elif part == "center":
-            align = CENTER_ALIGN
-        elif part == "grid":
-            border = GRID_BORDER
-        elif part == "blank":
-            fill = BLANK_FILL
-        elif part == "missing":
-            fill = MISSING_FILL
-        elif part == "hdrfill":
-            fill = HEADER_FILL
-        elif part in SEVERITY_FILL:
-            fill = SEVERITY_FILL[part]
+        if part in _STYLE_PARTS:
+            slots.update(_STYLE_PARTS[part])
         elif part.startswith("fmt:"):
-            fmt = part[4:]
-    return font, fill, align, border, fmt
+            slots["fmt"] = part[4:]
+    return slots["font"], slots["fill"], slots["align"], slots["border"], slots["fmt"]
 
 
 def style_props(key: str | None) -> dict:
