@@ -151,6 +151,20 @@ def _state_counts(c: pd.DataFrame, table: str, cv=None) -> pd.DataFrame:
                         columns=pd.Index(states, name="state"))
 
 
+def _all_missing(partial: pd.DataFrame, kind: str, lt: pd.DataFrame, book: Rulebook, labels: pd.DataFrame):
+    """The (report, table, t2 block, *kind*_id) lines — kind "row" or "col" — whose cells are all MISSING, with the
+    report's template (lt) and, when there are any, their Chinese labels (*kind*_zh, table_zh, block_zh)."""
+    key = f"{kind}_id"
+    g = partial.groupby(["report_id", "table", "blk", key], sort=False)["miss"].all().reset_index()
+    g = g[g["miss"]].merge(lt, on="report_id", how="left")
+    if len(g):
+        g = g.rename(columns={"blk": "block"})
+        g = msg.lookup(g, labels, kind, key, f"{kind}_zh")
+        g["table_zh"] = msg.table_zh(g["table"], book)
+        g["block_zh"] = msg.block_zh(g, labels)
+    return g
+
+
 def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, labels: pd.DataFrame):
     """R-TPL-06: per report and table, rows whose cells are all MISSING, columns all MISSING over the table
     (t2: within a block), and one finding for a table of which every cell is MISSING (instead of every row)."""
@@ -174,13 +188,8 @@ def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, label
         return parts
     lt = partial[["report_id", "lt"]].drop_duplicates("report_id")
 
-    rows = partial.groupby(["report_id", "table", "blk", "row_id"], sort=False)["miss"].all().reset_index()
-    rows = rows[rows["miss"]].merge(lt, on="report_id", how="left")
+    rows = _all_missing(partial, "row", lt, book, labels)
     if len(rows):
-        rows = rows.rename(columns={"blk": "block"})
-        rows = msg.lookup(rows, labels, "row", "row_id", "row_zh")
-        rows["table_zh"] = msg.table_zh(rows["table"], book)
-        rows["block_zh"] = msg.block_zh(rows, labels)
         # collapsed group: the row's group (e.g. t3.other) is itself present as a row with a value cell
         group_of = pd.DataFrame([(t.id, r.id, r.group) for t in templates.registry().values()
                                  for r in t.t3_rows if r.group], columns=["lt", "row_id", "group_id"])
@@ -200,13 +209,8 @@ def _missing_structure(rep: pd.DataFrame, c: pd.DataFrame, book: Rulebook, label
     blk = partial.groupby(["report_id", "table", "blk"], sort=False)["miss"].all().rename("_blk_all").reset_index()
     partial = partial.merge(blk, on=["report_id", "table", "blk"], how="left")
     partial = partial[~partial["_blk_all"]]
-    cols = partial.groupby(["report_id", "table", "blk", "col_id"], sort=False)["miss"].all().reset_index()
-    cols = cols[cols["miss"]].merge(lt, on="report_id", how="left")
+    cols = _all_missing(partial, "col", lt, book, labels)
     if len(cols):
-        cols = cols.rename(columns={"blk": "block"})
-        cols = msg.lookup(cols, labels, "col", "col_id", "col_zh")
-        cols["table_zh"] = msg.table_zh(cols["table"], book)
-        cols["block_zh"] = msg.block_zh(cols, labels)
         parts.append(_part(cols, "R-TPL-06", book, variant="col", table=cols["table"], col_id=cols["col_id"]))
     return parts
 
