@@ -599,22 +599,23 @@ def _split_on_lines(b: Box, tables: list[TableLayout], v_mask, h_mask) -> list[B
         cuts = [x for x in t.xs[1:-1] if b.x0 + 6 < x < b.x1 - 6
                 and _present(v_mask, "v", x, int(b.y0), int(b.y1), band=3, need=0.6)]
         if cuts:
-            out, left = [], b.x0
-            for x in cuts + [b.x1 + 3]:
-                if x - 3 - left >= 4:
-                    out.append(Box(left, b.y0, x - 3, b.y1))
-                left = x + 3
-            return out
+            return [Box(lo, b.y0, hi, b.y1) for lo, hi in _pieces(b.x0, b.x1, cuts, min_len=4)]
         hcuts = [y for y in t.ys[1:-1] if b.y0 + 6 < y < b.y1 - 6
                  and _present(h_mask, "h", y, int(b.x0), int(b.x1), band=3, need=0.6)]
         if hcuts:
-            out, top = [], b.y0
-            for y in hcuts + [b.y1 + 3]:
-                if y - 3 - top >= 6:
-                    out.append(Box(b.x0, top, b.x1, y - 3))
-                top = y + 3
-            return out
+            return [Box(b.x0, lo, b.x1, hi) for lo, hi in _pieces(b.y0, b.y1, hcuts, min_len=6)]
     return [b]
+
+
+def _pieces(start: float, end: float, cuts: list, min_len: float) -> list[tuple]:
+    """The (lo, hi) pieces of the span start..end cut at each of *cuts* (3 px cleared either side of a cut), those at
+    least min_len long."""
+    out, lo = [], start
+    for c in cuts + [end + 3]:
+        if c - 3 - lo >= min_len:
+            out.append((lo, c - 3))
+        lo = c + 3
+    return out
 
 
 def _split_gaps(b: Box, ink, factor: float = 0.6) -> list[Box]:
