@@ -341,13 +341,9 @@ NOTES = [
 
 
 def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda m: text, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+    import validate_speed as vs  # bench/validate_speed.py: replaces one section of bench/RESULTS.md
+
+    vs.write_results(text, SECTION)
 
 
 if __name__ == "__main__":
