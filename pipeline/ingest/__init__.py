@@ -5,6 +5,7 @@ Never raises for a bad file: the Document comes back with status `failed` and a 
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 from pathlib import Path
 
@@ -29,10 +30,13 @@ def _image_loader(path, rel: str):
     import binascii
     from urllib.parse import unquote, urlsplit
 
-    page = Path(path).resolve()
-    raw_root = page
-    for _ in Path(rel).parts:
-        raw_root = raw_root.parent
+    @functools.cache
+    def page_and_root() -> tuple[Path, Path]:   # resolved on the first picture only: most pages have none
+        page = Path(path).resolve()
+        raw_root = page
+        for _ in Path(rel).parts:
+            raw_root = raw_root.parent
+        return page, raw_root
 
     def load(src: str) -> bytes | None:
         if src.startswith("data:"):
@@ -44,6 +48,7 @@ def _image_loader(path, rel: str):
         parts = urlsplit(src)
         if parts.scheme or parts.netloc or not parts.path:
             return None  # remote: never fetched
+        page, raw_root = page_and_root()
         target = (page.parent / unquote(parts.path)).resolve()
         if not target.is_relative_to(raw_root) or not target.is_file() or target.stat().st_size > 20_000_000:
             return None
