@@ -10,12 +10,9 @@ from pathlib import Path
 
 def describe(memory: bool = False) -> str:
     """'2 cores (nproc)[, 24 GiB], <CPU model>, Python 3.11.7' — cores as nproc counts them (the CPUs this process
-    may use), the model from lscpu."""
-    cores = os.cpu_count()
-    try:
-        cores = int(subprocess.run(["nproc"], capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
+    may use: its affinity mask), the model from lscpu. Not the `nproc` command itself: it honours OMP_NUM_THREADS,
+    which Dask sets to 1 in the process that starts a LocalCluster."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     model = platform.processor() or "?"
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
