@@ -143,3 +143,35 @@ def test_table_four_alone_is_found_past_narrative_mentions():
     got = {(c["row_id"], c["col_id"]): c["value"] for c in n.cells if c["table"] == "t4"}
     assert got[("t4.litigation_direct", "col.upheld")] == 1 and got[("t4.litigation_direct", "col.total")] == 1
     assert got[("t4.review", "col.total")] == 0
+
+
+def test_section_headings_found_at_candidate_starts_are_those_a_full_scan_finds():
+    """detect_sections tries its patterns only where a heading can start (numerals, parentheses, line starts):
+    the headings must be those `finditer` over every position finds, on texts mixing headings, near-headings,
+    numbering without a heading, 本年度办理结果 lines and odd punctuation."""
+    import random
+
+    from pipeline.normalize import sections as SE
+
+    def full_scan(text):
+        out = []
+        for order, sid, _canonical, patterns in SE._patterns():
+            for pattern, prio in patterns:
+                m = next((m for m in pattern.finditer(text)
+                          if not (prio == 0 and SE._SKIP_HEADING.match(m.group("h")))), None)
+                if m is not None:
+                    out.append((sid, m.start(), m.group(0).strip()))
+                    break
+        return out
+
+    pieces = ["一、", "二、", "十一、", "三．", "六.", "五 、", "（一）", "(二)", "（三）", "\n", "\n", " ", "。", "总体情况",
+              "主动公开政府信息情况", "收到和处理政府信息公开申请情况", "政府信息公开行政复议、行政诉讼情况",
+              "存在的主要问题及改进情况", "其他需要报告的事项", "本年度办理结果", "结转下年度继续办理", "行政复议", "12"]
+    rnd = random.Random(7)
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40))) for _ in range(3000)]
+    found_any = 0
+    for text in texts:
+        got = [(d["section_id"], d["char_start"], d["heading"]) for d in SE.detect_sections(text)]
+        assert sorted(got) == sorted(full_scan(text)), text
+        found_any += bool(got)
+    assert found_any > 1000

@@ -33,7 +33,8 @@ def sniff_format(data: bytes, name: str) -> str:
     lower = name.lower()
     if lower.endswith((".md", ".markdown")):
         return "md"
-    if _PIPE_RULE.search(text) and len(_PIPE_ROW.findall(text)) >= 3:
+    # a table rule has three dashes or more: the substring test spares the regex (tried at every character)
+    if "---" in text and _PIPE_RULE.search(text) and len(_PIPE_ROW.findall(text)) >= 3:
         return "md"
     return "txt"
 

@@ -31,15 +31,43 @@ def _patterns() -> tuple:
 
 
 _SKIP_HEADING = re.compile(r"本年度办理结果|结转下")
+# Where a match of the patterns of each priority can start (every such position: a numeral before 、/．, an opening
+# parenthesis before a numeral, the text's start or a line break). The patterns are tried at these positions only,
+# in order — the matches `finditer` would give, found without trying each pattern at every character.
+# The first character of _NUM_MAJOR / _NUM_MINOR, the rest as a lookahead (a zero-width scan is slower): keep in step
+# with them (tests/test_normalize_units.py compares with a full scan).
+_STARTS = {0: re.compile(rf"[{_CN}](?=[{_CN}]?\s*[、.．])"), 2: re.compile(rf"[（(](?=[{_CN}]{{1,2}}[)）])"),
+           3: re.compile(r"\n")}
+
+
+def _starts(text: str) -> dict[int, list[int]]:
+    out = {prio: [m.start() for m in rx.finditer(text)] for prio, rx in _STARTS.items()}
+    if not text.startswith("\n"):
+        out[3].insert(0, 0)   # `^` of `(?:^|\n)`
+    return out
+
+
+def _matches(pattern: re.Pattern, text: str, starts: list[int]):
+    """`pattern.finditer(text)` for a pattern that can only match at `starts`: the next search resumes at the end
+    of the previous match, as finditer does."""
+    resume = 0
+    for pos in starts:
+        if pos < resume:
+            continue
+        m = pattern.match(text, pos)
+        if m is not None:
+            yield m
+            resume = m.end()
 
 
 def detect_sections(text: str) -> list[dict]:
     """Find each section heading; returns dicts (section_id, heading, canonical_heading, char_start, text, order)."""
     found = []
+    starts = _starts(text)
     for order, sid, canonical, patterns in _patterns():
         best = None
         for pattern, prio in patterns:
-            for m in pattern.finditer(text):
+            for m in _matches(pattern, text, starts[prio]):
                 p = prio
                 if prio == 0 and m.group("major") != _CN[order - 1]:
                     p = 1  # numbered, but not with this section's own numeral
