@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .nfkc import nfkc
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -19,7 +20,7 @@ _STRIP = re.compile(r"[\s\u3000\u00a0\u2002\u200b\ufeff\"'“”‘’「」『�
 
 def norm_label(text: str) -> str:
     """Comparison form of a label: NFKC, then every space, quote and punctuation removed (template.md §7)."""
-    return _STRIP.sub("", unicodedata.normalize("NFKC", text or ""))
+    return _STRIP.sub("", nfkc(text or ""))
 
 
 @dataclass(frozen=True)

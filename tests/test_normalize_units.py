@@ -175,3 +175,25 @@ def test_section_headings_found_at_candidate_starts_are_those_a_full_scan_finds(
         assert sorted(got) == sorted(full_scan(text)), text
         found_any += bool(got)
     assert found_any > 1000
+
+
+def test_fast_nfkc_is_unicodedata_nfkc():
+    """pipeline.nfkc decomposes compatibility characters before normalizing: the result must be NFKC's on every
+    mix of CJK, ASCII, fullwidth forms, combining marks (which compose across the replaced characters), Hangul
+    jamo and compatibility ideographs."""
+    import random
+    import unicodedata
+
+    from pipeline.nfkc import nfkc
+
+    ranges = [(0x20, 0x250), (0x300, 0x370), (0x1100, 0x1200), (0x2000, 0x2500), (0x3000, 0x3400), (0xAC00, 0xAC40),
+              (0xF900, 0xFB00), (0xFE00, 0xFFF0), (0x4E00, 0x4E40), (0x1D400, 0x1D440)]
+    pool = [chr(c) for lo, hi in ranges for c in range(lo, hi)]
+    rnd = random.Random(11)
+    texts = ["".join(rnd.choice(pool) for _ in range(rnd.randint(0, 10))) for _ in range(50000)]
+    texts += ["（一）主动公开政府信息情况：本年新制作数量１２件，Ａ①㈠﹙２﹚", "e\u0301\uff0d\u0301", "\uff1c\u0338", "가\u11a8"]
+    changed = 0
+    for text in texts:
+        assert nfkc(text) == unicodedata.normalize("NFKC", text), repr(text)
+        changed += nfkc(text) != text
+    assert changed > 10000

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from ..nfkc import nfkc
 
 _TITLE = re.compile(r"(?P<pre>[^\n。]{0,40}?)(?P<year>(?:19|20)\d{2})\s*年\s*(?:度)?\s*(?P<mid>[^\n。]{0,30}?)政府信息公开(?:工作)?\s*年\s*度\s*报\s*告")
 _DATE = re.compile(r"((?:19|20)\d{2})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})\s*日?")
@@ -24,7 +25,7 @@ def find_title(doc_title: str, text_head: str) -> str:
     for cand in (doc_title, text_head):
         if not cand:
             continue
-        flat = unicodedata.normalize("NFKC", cand)
+        flat = nfkc(cand)
         flat = re.sub(r"[ \t\u3000]+", "", flat)
         joined = flat.replace("\n", "")
         m = _TITLE.search(joined)
