@@ -29,3 +29,14 @@ def describe(memory: bool = False) -> str:
         except (OSError, AttributeError):
             pass
     return f"{cores} cores (nproc){mem}, {model}, Python {platform.python_version()}"
+
+
+def results_header(section: str, script: str, argv: list[str], memory: bool = False) -> list[str]:
+    """The first lines of a benchmark's section of bench/RESULTS.md: its title, the date, the machine and the
+    command that produced it (`script` run with `argv`)."""
+    import datetime as dt
+    import shlex
+
+    cmd = f".venv/bin/python {script} " + " ".join(shlex.quote(a) for a in argv)
+    return [f"## {section}", "", f"- date: {dt.date.today().isoformat()}", f"- machine: {describe(memory=memory)}",
+            f"- command: `{cmd.strip()}`"]

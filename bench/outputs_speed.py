@@ -17,12 +17,10 @@ that file are kept). The machine may be shared: CPU time is the steadier figure.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import pickle
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -235,11 +233,7 @@ def main(argv=None) -> int:
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
 
     if not args.no_write:
-        cmd = ".venv/bin/python bench/outputs_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        lines = [f"## {SECTION}", "",
-                 f"- date: {dt.date.today().isoformat()}",
-                 f"- machine: {machine.describe(memory=True)}",
-                 f"- command: `{cmd.strip()}`",
+        lines = [*machine.results_header(SECTION, "bench/outputs_speed.py", argv or sys.argv[1:], memory=True),
                  f"- input: the validated frames of {info['reports']:,} generated reports ({info['agencies']:,} "
                  f"agencies × {len(years)} years {y0}–{y1}, as in `bench/validate_speed.py`): {info['cells']:,} "
                  f"cells, {info['sections']:,} sections, {info['findings']:,} findings; "

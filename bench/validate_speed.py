@@ -11,12 +11,10 @@ sections of that file are kept). The machine may be shared: CPU time is the stea
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import random
 import re
 import resource
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -184,11 +182,7 @@ def main(argv=None) -> int:
     print(top.head(15).to_string())
 
     if not args.no_write:
-        cmd = ".venv/bin/python bench/validate_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        lines = [f"## {SECTION}", "",
-                 f"- date: {dt.date.today().isoformat()}",
-                 f"- machine: {machine.describe(memory=False)}",
-                 f"- command: `{cmd.strip()}`",
+        lines = [*machine.results_header(SECTION, "bench/validate_speed.py", argv or sys.argv[1:], memory=False),
                  f"- input: {len(reports)} generated reports ({len(reports) // len(years)} agencies × {len(years)} years"
                  f" {y0}–{y1}, about {args.defect_rate:.0%} with one injected defect): {len(cells):,} cells, "
                  f"{len(sections):,} sections; frames built directly (no documents) in {t_build:.0f} s",
