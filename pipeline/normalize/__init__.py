@@ -12,7 +12,7 @@ from .classify import classify
 from .metadata import agency_kind, agency_level, agency_year, find_title, publication_date
 from .records import document_records
 from .sections import detect_sections
-from .tables import Cell, TableResult, assemble_t2, assemble_t3, assemble_t4, find_zones
+from .tables import Cell, TableResult, assemble_t2, assemble_t3, assemble_t4, find_zones, missing_cell
 
 TABLE_ZH = {"t2": "表二", "t3": "表三", "t4": "表四"}
 
@@ -91,7 +91,7 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
         t2_cells, found["t2"], _ = assemble_t2(recs, zones["t2"], tpl)
         t3 = assemble_t3(recs, t3_zone, tpl) if t3_zone else None
         if t3 is None:  # no t3 rows anywhere: every cell MISSING
-            t3 = TableResult(cells=[Cell("t3", "", r.id, c.id) for r in tpl.t3_rows for c in tpl.t3_cols])
+            t3 = TableResult(cells=[missing_cell("t3", "", r.id, c.id) for r in tpl.t3_rows for c in tpl.t3_cols])
         found["t3"] = t3.found.get("t3", False)
         t4_cells, found["t4"] = assemble_t4(recs, zones.get("t4"), tpl)
         cells = t2_cells + t3.cells + t4_cells
@@ -105,9 +105,7 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
             report["error"] = (f"未找到{'、'.join(missing_tables)} | Table(s) not found: "
                                + ", ".join({'表二': 't2', '表三': 't3', '表四': 't4'}[t] for t in missing_tables))
     cell_rows = [{
-        "report_id": report_id, "table": c.table, "row_id": c.row_id, "col_id": c.col_id,
-        "value": c.value, "state": c.state, "raw": " ".join(c.raw.split()) if c.raw else "", "page": c.page,
-        "location": c.location, "block": c.block, "unit": c.unit,
-        "note": ";".join(dict.fromkeys(c.notes)) if c.notes else "",
-    } for c in cells]
+        "report_id": report_id, "table": table, "row_id": row_id, "col_id": col_id, "value": value, "state": state,
+        "raw": raw, "page": page, "location": location, "block": block, "unit": unit, "note": note,
+    } for table, row_id, col_id, value, state, raw, page, location, block, unit, note in cells]
     return Normalized(report=report, cells=cell_rows, sections=sections)

@@ -5,11 +5,13 @@ header words used when a row has a different number of cells. Rows printed witho
 conversions) fill the template rows missing between their labelled neighbours when the count fits exactly.
 Cells run together without separators are split in the one way that satisfies the row and column identities;
 when several splits remain, the cells are UNPARSABLE with the note ``split_ambiguous`` — never a silent guess.
+
+Cells are emitted as tuples in output column order (see CELL_FIELDS): a report has some 250 of them, and the
+MISSING ones of a template are made once.
 """
 from __future__ import annotations
 
 import functools
-
 import re
 from dataclasses import dataclass, field
 
@@ -23,23 +25,27 @@ _SECTION_TEXT = re.compile(r"(存在的?(主要)?问题|改进(情况|措施)|�
 _NARRATIVE = re.compile(r"[\u4e00-\u9fff][^\n]{0,80}[，。；！？][^\n]{0,80}[\u4e00-\u9fff]|[^\n]{60,}")
 
 
+# one output cell: (table, row_id, col_id, value, state, raw, page, location, block, unit, note)
+CELL_FIELDS = ("table", "row_id", "col_id", "value", "state", "raw", "page", "location", "block", "unit", "note")
+Cell = tuple
+
+
+def missing_cell(table: str, block: str, row_id: str, col_id: str) -> Cell:
+    return (table, row_id, col_id, None, "MISSING", "", None, "", block, "", "")
+
+
+@functools.lru_cache(maxsize=65536)
+def _squash(raw: str) -> str:
+    """The raw text as emitted: whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(raw.split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _note(notes: tuple[str, ...]) -> str:
+    return ";".join(dict.fromkeys(notes))
+
+
 @dataclass(slots=True)
-class Cell:
-    table: str
-    block: str
-    row_id: str
-    col_id: str
-    state: str = "MISSING"
-    value: float | None = None
-    text: str = ""
-    raw: str = ""
-    location: str = ""
-    page: int | None = None
-    unit: str = ""
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
 class TableResult:
     cells: list[Cell]
     duplicate_rows: list[str] = field(default_factory=list)
@@ -121,15 +127,16 @@ def _ends_t4(r: Rec) -> bool:
 # --- reading a row's values ----------------------------------------------------------------------------------
 
 def _parsed_cells(tokens: list[Tok], n: int, signed: list[bool]) -> list[tuple[Parsed, Tok]] | None:
-    """Grid-like tokens → exactly n parsed cells, or None if the count does not fit."""
-    toks = list(tokens)
-    while len(toks) > n and parse_cell(toks[-1].raw).state == "BLANK":
-        toks.pop()
-    while len(toks) > n and parse_cell(toks[0].raw).state == "BLANK":
-        toks.pop(0)
-    if len(toks) != n:
+    """Grid-like tokens → exactly n parsed cells, or None if the count does not fit (blank cells at either end
+    beyond n are dropped)."""
+    lo, hi = 0, len(tokens)
+    while hi - lo > n and parse_cell(tokens[hi - 1].raw).state == "BLANK":
+        hi -= 1
+    while hi - lo > n and parse_cell(tokens[lo].raw).state == "BLANK":
+        lo += 1
+    if hi - lo != n:
         return None
-    return [(parse_cell(t.raw, signed=s), t) for t, s in zip(toks, signed)]
+    return [(parse_cell(t.raw, s), t) for t, s in zip(tokens[lo:hi], signed)]
 
 
 def _split_candidates(tokens: list[Tok], n: int) -> tuple[list[list[str]] | None, str]:
@@ -139,9 +146,9 @@ def _split_candidates(tokens: list[Tok], n: int) -> tuple[list[list[str]] | None
     return candidate_splits(chunks, n), raw
 
 
-@dataclass
+@dataclass(slots=True)
 class RowRead:
-    cells: list[tuple[Parsed, Tok]] | None = None   # resolved
+    cells: list[tuple[Parsed, Tok] | None] | None = None   # resolved
     candidates: list[list[str]] | None = None       # unresolved digit splits
     raw: str = ""
     tok: Tok | None = None
@@ -152,53 +159,80 @@ def read_row(tokens: list[Tok], n: int, signed: list[bool], row_check=None) -> R
     """Read one row of n cells; `row_check(list[float]) -> bool` is the row identity used to pick a split."""
     direct = _parsed_cells(tokens, n, signed)
     if direct is not None and all(p.state != "UNPARSABLE" for p, _ in direct):
-        return RowRead(cells=direct)
+        return RowRead(direct)
     cands, raw = _split_candidates(tokens, n)
     tok = tokens[0] if tokens else None
     if cands is None or not cands:
         if direct is not None:
-            return RowRead(cells=direct)
+            return RowRead(direct)
         return RowRead(candidates=[], raw=raw, tok=tok)
     if row_check is not None:
         ok = [c for c in cands if row_check([float(x) for x in c])]
         if ok:
             cands = ok
     if len(cands) == 1:
-        return RowRead(cells=[(parse_cell(x, signed=s), tok) for x, s in zip(cands[0], signed)], raw=raw, tok=tok,
+        return RowRead(cells=[(parse_cell(x, s), tok) for x, s in zip(cands[0], signed)], raw=raw, tok=tok,
                        split=len(chunks_of(raw)) < n)
     return RowRead(candidates=cands, raw=raw, tok=tok, split=True)
 
 
-def _fill(cell: Cell, parsed: Parsed, tok: Tok | None, raw: str | None = None, notes=()):
-    cell.state = parsed.state
-    cell.value = parsed.value
-    cell.text = parsed.text
-    cell.unit = parsed.unit
-    cell.raw = (raw if raw is not None else (tok.raw if tok else "")).strip()
-    cell.location = tok.location if tok else ""
-    cell.page = tok.page if tok else None
-    cell.notes = [*parsed.notes, *notes]
+def _filled(table: str, block: str, row_id: str, col_id: str, parsed: Parsed, tok: Tok | None,
+            raw: str | None = None, notes: tuple[str, ...] = ()) -> Cell:
+    if raw is None:
+        raw = tok.raw if tok is not None else ""
+    notes = parsed.notes + notes if notes else parsed.notes
+    return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "",
+            tok.page if tok is not None else None, tok.location if tok is not None else "", block, parsed.unit,
+            _note(notes) if notes else "")
 
 
-def _unparsable(cell: Cell, raw: str, tok: Tok | None, note: str):
-    cell.state = "UNPARSABLE"
-    cell.value = None
-    cell.text = ""
-    cell.raw = raw.strip()
-    cell.location = tok.location if tok else ""
-    cell.page = tok.page if tok else None
-    cell.notes = [note]
+def _unparsable(table: str, block: str, row_id: str, col_id: str, raw: str, tok: Tok | None, note: str) -> Cell:
+    return (table, row_id, col_id, None, "UNPARSABLE", _squash(raw) if raw else "",
+            tok.page if tok is not None else None, tok.location if tok is not None else "", block, "", note)
+
+
+_SPLIT = ("digits_split",)
+
+
+def _row_cells(table: str, block: str, keys: tuple[tuple[str, str], ...], rr: RowRead) -> list[Cell]:
+    """The cells (row_id, col_id in `keys`) of one read row: resolved values, the values every candidate split
+    agrees on, else UNPARSABLE; MISSING where the read has no cell."""
+    if rr.cells is not None:
+        notes = _SPLIT if rr.split else ()
+        out = [_filled(table, block, r, c, pt[0], pt[1], None, notes) if pt is not None
+               else missing_cell(table, block, r, c) for (r, c), pt in zip(keys, rr.cells)]
+    else:
+        note = "split_ambiguous" if rr.candidates else "unreadable_row"
+        agree = _agreeing(rr.candidates) if rr.candidates else [None] * len(keys)
+        out = [_filled(table, block, r, c, parse_cell(v), rr.tok, rr.raw, _SPLIT) if v is not None
+               else _unparsable(table, block, r, c, rr.raw, rr.tok, note) for (r, c), v in zip(keys, agree)]
+    if len(out) < len(keys):
+        out.extend(missing_cell(table, block, r, c) for r, c in keys[len(out):])
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _row_keys(row_id: str, cols: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((row_id, c) for c in cols)
+
+
+@functools.lru_cache(maxsize=256)
+def _missing_cells(table: str, block: str, row_id: str, cols: tuple[str, ...]) -> tuple[Cell, ...]:
+    """A row of MISSING cells (the same tuples in every report)."""
+    return tuple(missing_cell(table, block, row_id, c) for c in cols)
 
 
 # --- t2 -----------------------------------------------------------------------------------------------------------
 
 def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[list[Cell], bool, list[str]]:
-    by_row = {r.id: b for b in tpl.t2_blocks for r in b.rows}
+    by_row = {r.id for b in tpl.t2_blocks for r in b.rows}
     seen: dict[str, Rec] = {}
     dups = []
     for rec in recs[zone[0]:zone[1]]:
+        if not rec.values:
+            continue
         e = rec.has("row", "t2")
-        if not e or not rec.values or e.id not in by_row:
+        if not e or e.id not in by_row:
             continue
         if e.id in seen:
             dups.append(e.id)
@@ -206,20 +240,18 @@ def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[
         seen[e.id] = rec
     cells: list[Cell] = []
     for b in tpl.t2_blocks:
+        cols = tuple(c.id for c in b.cols)
         for r in b.rows:
-            row_cells = [Cell("t2", b.id, r.id, c.id) for c in b.cols]
             rec = seen.get(r.id)
-            if rec is not None:
-                signed = [c.signed for c in b.cols]
-                rr = read_row(rec.values, len(b.cols), signed)
-                if rr.cells is not None:
-                    for cell, (p, tok) in zip(row_cells, rr.cells):
-                        _fill(cell, p, tok, notes=["digits_split"] if rr.split else ())
-                else:
-                    note = "split_ambiguous" if rr.candidates else "unreadable_row"
-                    for cell in row_cells:
-                        _unparsable(cell, rr.raw, rr.tok, note)
-            cells.extend(row_cells)
+            if rec is None:
+                cells.extend(_missing_cells("t2", b.id, r.id, cols))
+                continue
+            rr = read_row(rec.tokens(), len(cols), [c.signed for c in b.cols])
+            if rr.cells is not None:
+                cells.extend(_row_cells("t2", b.id, _row_keys(r.id, cols), rr))
+            else:   # digits of a t2 row that do not split one way: the whole row is unreadable
+                note = "split_ambiguous" if rr.candidates else "unreadable_row"
+                cells.extend(_unparsable("t2", b.id, r.id, c, rr.raw, rr.tok, note) for c in cols)
     return cells, bool(seen), dups
 
 
@@ -246,7 +278,7 @@ def _by_header(rec: Rec, positions: dict[int, str], cols: list[str]) -> list | N
     """Map a grid row's value cells to columns by the header column each one sits under."""
     starts = sorted(positions)
     mapped: list = [None] * len(cols)
-    for tok, gc in zip(rec.values, rec.grid_cols):
+    for tok, gc in zip(rec.tokens(), rec.grid_cols):
         under = [s for s in starts if s <= gc]
         if not under:
             if parse_cell(tok.raw).state == "BLANK":
@@ -277,7 +309,7 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
         if e is None:
             if rec.entries or rec.labels:
                 continue  # a header/column-word row or an unknown labelled row
-            if any(parse_cell(t.raw).state in ("NUMBER", "DASH") for t in rec.values) or rec.kind == "grid":
+            if any(parse_cell(t).state in ("NUMBER", "DASH") for t in rec.values) or rec.kind == "grid":
                 events.append(("U", rec))
             continue
         row_id = e.id
@@ -315,10 +347,10 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
         j = k
 
     # pass 3: read values; rows whose digits need splitting keep their candidates for the table-level pass
-    headers = _t3_header_positions(recs, zone, tpl)
+    headers = _t3_header_positions(recs, zone, tpl) if found else {}
     reads: dict[str, RowRead] = {}
+    unsigned = [False] * n
     for r in rows:
-        row_total = _row_check("t3", [r], cols)
         rec = found.get(r)
         if rec is None:
             continue
@@ -327,27 +359,17 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
             if mapped is not None:
                 reads[r] = RowRead(cells=mapped)  # columns by the header each cell sits under
                 continue
-        reads[r] = read_row(rec.values, n, [False] * n, row_check=row_total)
+        reads[r] = read_row(rec.tokens(), n, unsigned, row_check=_row_check("t3", [r], cols))
     _resolve_with_column_identities(reads, rows, cols)
 
     cells: list[Cell] = []
+    col_key = tuple(cols)
     for r in rows:
         rr = reads.get(r)
-        row_cells = [Cell("t3", "", r, c) for c in cols]
-        if rr is not None:
-            if rr.cells is not None:
-                for cell, pt in zip(row_cells, rr.cells):
-                    if pt is not None:
-                        _fill(cell, pt[0], pt[1], notes=["digits_split"] if rr.split else ())
-            else:
-                note = "split_ambiguous" if rr.candidates else "unreadable_row"
-                agree = _agreeing(rr.candidates) if rr.candidates else [None] * n
-                for cell, v in zip(row_cells, agree):
-                    if v is not None:
-                        _fill(cell, parse_cell(v), rr.tok, raw=rr.raw, notes=["digits_split"])
-                    else:
-                        _unparsable(cell, rr.raw, rr.tok, note)
-        cells.extend(row_cells)
+        if rr is None:
+            cells.extend(_missing_cells("t3", "", r, col_key))
+        else:
+            cells.extend(_row_cells("t3", "", _row_keys(r, col_key), rr))
     return TableResult(cells=cells, duplicate_rows=dups, unassigned_rows=unassigned,
                        found={"t3": bool(found)})
 
@@ -422,28 +444,16 @@ def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) ->
     groups = [g.id for g in tpl.t4_groups]
     cols = [c.id for c in tpl.t4_cols]
     n = len(groups) * len(cols)
-    cells = [Cell("t4", "", g, c) for g in groups for c in cols]
     if zone is None:
-        return cells, False
+        return [missing_cell("t4", "", g, c) for g in groups for c in cols], False
     tokens: list[Tok] = []
     for rec in recs[zone[0]:zone[1]]:
         if not _t4_values(rec):
             continue
         if len(tokens) >= n and rec.kind == "grid":
             break  # a repeated copy of the table
-        tokens.extend(rec.values)
+        tokens.extend(rec.tokens())
     if not tokens:
-        return cells, False
+        return [missing_cell("t4", "", g, c) for g in groups for c in cols], False
     rr = read_row(tokens, n, [False] * n, row_check=_row_check("t4", groups, cols))
-    if rr.cells is not None:
-        for cell, (p, tok) in zip(cells, rr.cells):
-            _fill(cell, p, tok, notes=["digits_split"] if rr.split else ())
-    else:
-        agree = _agreeing(rr.candidates) if rr.candidates else [None] * n
-        note = "split_ambiguous" if rr.candidates else "unreadable_row"
-        for cell, v in zip(cells, agree):
-            if v is not None:
-                _fill(cell, parse_cell(v), rr.tok, raw=rr.raw, notes=["digits_split"])
-            else:
-                _unparsable(cell, rr.raw, rr.tok, note)
-    return cells, True
+    return _row_cells("t4", "", tuple((g, c) for g in groups for c in cols), rr), True

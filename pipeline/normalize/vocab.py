@@ -113,24 +113,38 @@ def lookup(text: str, fuzzy: bool = True) -> tuple[Entry, ...]:
 
 @functools.cache
 def anchor_regex() -> re.Pattern:
-    """Alternation of every key (longest first), for cutting squeezed running text into labelled pieces."""
-    keys = [k for k in _keys_by_length() if len(k) >= 2]
-    return re.compile("|".join(re.escape(k) for k in keys))
+    """Every key (≥ 2 chars) as one pattern that matches, at each position, the longest key found there — what the
+    alternation of the keys longest first matches. Written as a trie (keys sharing a prefix share its branch), so
+    the engine follows one branch per position instead of trying each key in turn."""
+    trie: dict = {}
+    for k in _keys_by_length():
+        if len(k) >= 2:
+            node = trie
+            for ch in k:
+                node = node.setdefault(ch, {})
+            node[""] = {}   # a key ends here
+
+    def pattern(node: dict) -> str:
+        # children first (greedy: the longer key wins), then the end of a key as the fallback
+        alts = [re.escape(ch) + pattern(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        group = "(?:" + "|".join(alts) + ")"
+        return group + "?" if "" in node else group
+
+    return re.compile(pattern(trie))
 
 
 _SQUEEZE_DROP = re.compile(r"[\s\u3000\u00a0\u2002\u200b\ufeff\"'“”‘’「」『』()（）\[\]【】:：,，、.．。;；!！?？《》<>〈〉·・\-－—_/／|｜*]")
 
 
 _SQUEEZED: dict[str, str] = {}   # char -> what it squeezes to ('' when dropped); a few thousand distinct chars
-_ONE_TO_ONE: set[str] = set()    # chars that squeeze to exactly one char
 
 
 def _squeeze_char(ch: str) -> str:
     kept = "".join(c for c in unicodedata.normalize("NFKC", ch) if not _SQUEEZE_DROP.match(c))
     if len(_SQUEEZED) < 100_000:
         _SQUEEZED[ch] = kept
-        if len(kept) == 1:
-            _ONE_TO_ONE.add(ch)
     return kept
 
 
@@ -144,18 +158,50 @@ class _Translation(dict):
         return kept
 
 
+class _OneToOne(dict):
+    """char -> does it squeeze to exactly one char; filled as characters are first seen."""
+
+    def __missing__(self, ch: str) -> bool:
+        kept = _SQUEEZED.get(ch)
+        one = len(kept if kept is not None else _squeeze_char(ch)) == 1
+        if len(self) < 100_000:
+            self[ch] = one
+        return one
+
+
 _TRANSLATE = _Translation()
+_ONE_TO_ONE = _OneToOne()
+
+
+def _char_class(chars) -> str:
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
+# Two kinds of character make up nearly all report text: those that squeeze to nothing (spaces, punctuation) and
+# those that squeeze to themselves (CJK unified ideographs — they have no decomposition — and most of ASCII). Text
+# made of these alone squeezes by deleting the former with one regex, much faster than a per-char translate.
+_CANDIDATES = [chr(c) for c in (*range(0x250), *range(0x2000, 0x2070), *range(0x3000, 0x3040), *range(0xFE30, 0xFE70),
+                                *range(0xFF00, 0xFFF0))]
+_DROPPED = _char_class(c for c in _CANDIDATES if _squeeze_char(c) == "")
+_SELF = _char_class(c for c in _CANDIDATES if _squeeze_char(c) == c)
+_DROPPED_RUN = re.compile(f"[{_DROPPED}]+")
+_NOT_SELF = re.compile(f"[^{_SELF}\u4e00-\u9fff]")
 
 
 def squeeze_text(raw: str) -> str:
-    """NFKC + drop spaces/punctuation (the squeezed text alone; see `squeeze` for the index map)."""
-    return raw.translate(_TRANSLATE)
+    """NFKC + drop spaces/punctuation (the squeezed text alone; see `squeeze` for the index map). Each character
+    squeezes on its own, so deleting the dropped ones first changes nothing for the others."""
+    out = _DROPPED_RUN.sub("", raw)
+    if _NOT_SELF.search(out) is None:
+        return out
+    return out.translate(_TRANSLATE)
 
 
-def squeeze(raw: str) -> tuple[str, list[int]]:
-    """NFKC + drop spaces/punctuation, with a map from each squeezed char to its raw index."""
-    out = raw.translate(_TRANSLATE)
-    idx = list(itertools.compress(range(len(raw)), map(_ONE_TO_ONE.__contains__, raw)))
+def squeeze(raw: str, squeezed: str | None = None) -> tuple[str, list[int]]:
+    """NFKC + drop spaces/punctuation, with a map from each squeezed char to its raw index (`squeezed`: the
+    squeeze_text of raw, when the caller has it already)."""
+    out = squeeze_text(raw) if squeezed is None else squeezed
+    idx = list(itertools.compress(range(len(raw)), map(_ONE_TO_ONE.__getitem__, raw)))
     if len(idx) == len(out):  # every kept char squeezed to exactly one char (nearly always)
         return out, idx
     out, idx = [], []
