@@ -1,9 +1,11 @@
 """Ingest: format sniffing, decoding, merged-cell expansion, text-dump tables, unreadable files."""
 from __future__ import annotations
 
+from unittest import mock
+
 from pipeline.ingest import read_document
 from pipeline.ingest.html import parse_html
-from pipeline.ingest.sniff import decode_text, sniff_format
+from pipeline.ingest.sniff import decode_text, html_declared_charset, sniff_format
 from pipeline.ingest.text import parse_text
 
 HTML = """<html><head><meta http-equiv="Content-Type" content="text/html; charset=gbk">
@@ -125,5 +127,19 @@ def test_utf8_pages_read_from_their_bytes_give_the_same_blocks():
         data = page.encode("utf-8")
         text, encoding = decode_text(data)
         assert encoding == "utf-8"
-        from_str, from_bytes = parse_html(text), parse_html(text, None, data)
-        assert from_bytes == from_str and from_str[0], page[:80]
+        from_bytes, from_encoded = parse_html(text, None, data), parse_html(text)
+        with mock.patch("pipeline.ingest.html._as_utf8", lambda text: None):
+            from_str = parse_html(text)
+        assert from_bytes == from_str and from_encoded == from_str and from_str[0], page[:80]
+    # a page in another encoding is decoded, then handed to libxml2 as UTF-8: the tree of the decoded str
+    gbk = [p.read_bytes() for p in sorted(CORPUS.glob("*.htm*")) if decode_text(p.read_bytes())[1] != "utf-8"]
+    gbk.append(('<html><head><meta charset="gbk"></head><body><p>一、总体情况</p><table><tr><td>新制作数量</td>'
+                '<td>5</td></tr></table></body></html>').encode("gbk"))
+    gbk.append(render(make_report("某市交通运输局", 2022, seed=11), "html_word", encoding="gbk", chrome=True,
+                      label_breaks="p")[0])
+    for data in gbk:
+        text, encoding = decode_text(data, html_declared_charset(data))
+        assert encoding != "utf-8"
+        with mock.patch("pipeline.ingest.html._as_utf8", lambda text: None):
+            from_str = parse_html(text)
+        assert parse_html(text) == from_str and from_str[0]

@@ -32,7 +32,7 @@ def _clean(text: str) -> str:
 
 
 def _mark_line_breaks(root, has_form: bool = True) -> None:
-    """Prepare the tree so that an element's text is lxml's C-level `itertext()`: every <br> ends a line (its tail
+    """Prepare the tree so that an element's text is lxml's C-level text serialisation: every <br> ends a line (its tail
     starts with a line break); elements that are never text (scripts, styles, form controls, …) are cut out with
     their content, their tails kept. Paragraph breaks inside table cells are marked per table (`_mark_cell_lines`);
     elsewhere each block element is read as a block of its own anyway."""
@@ -40,7 +40,7 @@ def _mark_line_breaks(root, has_form: bool = True) -> None:
     for el in list(root.iter("br", "form") if has_form else root.iter("br")):
         if el.tag == "br":
             el.tail = "\n" + el.tail if el.tail else "\n"
-        elif el.find(".//table") is None and len("".join(el.itertext()).strip()) < 200:
+        elif el.find(".//table") is None and len(_text_of(el).strip()) < 200:
             # a search box is chrome; a form wrapping the whole page (ASP.NET sites) holds the report itself
             tail = el.tail
             el.clear()
@@ -55,10 +55,11 @@ def _mark_cell_lines(table) -> None:
 
 
 def _text_of(el) -> str:
-    """Text of an element (line breaks already marked by `_mark_line_breaks`)."""
+    """Text of an element (line breaks already marked by `_mark_line_breaks`): lxml's C text serialisation as
+    UTF-8, ~9x faster than joining `itertext()` (and its str output of a subtree without its tail is slow)."""
     if not len(el):
         return el.text or ""
-    return "".join(el.itertext())
+    return etree.tostring(el, method="text", encoding="utf-8", with_tail=False).decode()
 
 
 def _span(el, attr: str) -> int:
@@ -76,133 +77,103 @@ def _span_value(v: str | None) -> int:
 
 
 _ROW_MARK, _CELL_MARK = "\ufdd0", "\ufdd1"   # Unicode noncharacters: not in real text (and checked anyway)
-_TABLE_MARK, _TEXT_MARK = "\ufdd2", "\ufdd3"
 _ODD_ROW_CHILD = etree.XPath("boolean(.//tr/*[not(self::td or self::th)])")
-_INNERMOST = "//table[not(.//table)]"
-_COUNT_INNERMOST_BELOW = etree.XPath("count(.//table[not(.//table)])")
-_MARKS = (_ROW_MARK, _CELL_MARK, _TABLE_MARK, _TEXT_MARK)
-_MARK_ENTITY = re.compile("&#(?:[xX]0*[fF][dD][dD][0-3]|0*6497[6-9])\\b")
-# Every innermost table's rows and cells, with their spans and their text (paragraphs and <br> as line breaks), as
-# one string in one C-level pass: the per-cell work left in Python is cutting that string.
-_CELLS_XSLT = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-<xsl:output method="text" encoding="UTF-8"/>
-<xsl:template match="/">
-  <xsl:for-each select="{_INNERMOST}">
-    <xsl:text>&#xFDD2;</xsl:text>
-    <xsl:for-each select=".//tr">
-      <xsl:text>&#xFDD0;</xsl:text>
-      <xsl:for-each select="td|th">
-        <xsl:value-of select="@rowspan"/><xsl:text>,</xsl:text><xsl:value-of select="@colspan"/>
-        <xsl:text>&#xFDD3;</xsl:text><xsl:apply-templates/><xsl:text>&#xFDD1;</xsl:text>
-      </xsl:for-each>
-    </xsl:for-each>
-  </xsl:for-each>
-</xsl:template>
-<xsl:template match="p|div|li"><xsl:text>&#10;</xsl:text><xsl:apply-templates/><xsl:text>&#10;</xsl:text></xsl:template>
-<xsl:template match="br"><xsl:text>&#10;</xsl:text></xsl:template>
-</xsl:stylesheet>"""
-_XSLT = None
 
 
-def _read_all_tables(root, body, source: str) -> list | None:
-    """[(rows: [[(rowspan, colspan, raw text)]])] for every innermost table of the page in document order (the order
-    `walk` meets them), or None when the result cannot be trusted (the marks occur in the page, tables outside
-    <body>): then each table is read on its own by `_row_cells`."""
-    global _XSLT
-    if any(m in source for m in _MARKS) or ("&#" in source and _MARK_ENTITY.search(source)):
-        return None
-    if _XSLT is None:
-        _XSLT = etree.XSLT(etree.XML(_CELLS_XSLT), access_control=etree.XSLTAccessControl.DENY_ALL)
-    flat = str(_XSLT(root))
-    tables = flat.split(_TABLE_MARK)[1:]
-    if len(tables) != int(_COUNT_INNERMOST_BELOW(body)):
-        return None
-    out = []
-    for table in tables:
-        rows = []
-        for row in table.split(_ROW_MARK)[1:]:
-            cells = []
-            for cell in row.split(_CELL_MARK)[:-1]:
-                spans, _, text = cell.partition(_TEXT_MARK)
-                rs, _, cs = spans.partition(",")
-                cells.append((rs, cs, text))
-            rows.append(cells)
-        out.append(rows)
-    return out
+def _clean_cell(text: str) -> str:
+    """`_clean` of a cell whose whitespace runs are already collapsed (`_WS`, once for the whole table)."""
+    text = text.strip()
+    if "\n" not in text:
+        return text
+    return "\n".join(ln for ln in map(str.strip, text.split("\n")) if ln)
 
 
-def _row_cells(table, rows: list) -> list[list[tuple[object, str]]]:
-    """(cell element, raw text) of every <td>/<th> of `rows`.
+def _read_rows(table, rows: list, simple: bool) -> list[list[tuple[str | None, str | None, str]]]:
+    """(rowspan, colspan, cleaned text) of every <td>/<th> of `rows`.
 
     One C-level text serialisation of the whole table instead of one `itertext()` per cell: each row and cell is
     marked by a noncharacter in the tree (a cell's own tail and a row's own text are never cell text), the
-    table's text is cut at the marks. Tables where that cannot be trusted (nested tables, a row holding other
-    elements than cells, marks already in the text) take the per-cell path."""
+    table's text is cut at the marks. `simple`: no nested table, no row holding other elements than cells; else,
+    or when the marks occur in the text already, each cell is read on its own."""
     _mark_cell_lines(table)
-    cells_per_row = [list(tr.iterchildren("td", "th")) for tr in rows]
-    simple = (len(rows) < MAX_TABLE_ROWS and table.find(".//table") is None and not _ODD_ROW_CHILD(table))
-    if simple:
-        n_cells = 0
-        for tr, tds in zip(rows, cells_per_row):
+    cells_per_row = []
+    spans = []
+    n_cells = 0
+    for tr in rows:
+        tds = list(tr.iterchildren("td", "th"))
+        cells_per_row.append(tds)
+        spans.append([(td.get("rowspan"), td.get("colspan")) for td in tds])
+        if simple:
             tr.text = _ROW_MARK
             for td in tds:
                 td.tail = _CELL_MARK
             n_cells += len(tds)
-        flat = etree.tostring(table, method="text", encoding=str, with_tail=False)
+    if simple and len(rows) < MAX_TABLE_ROWS:
+        flat = _WS.sub(" ", _text_of(table))
         pieces = flat.split(_ROW_MARK)[1:]
         if len(pieces) == len(rows) and flat.count(_CELL_MARK) == n_cells:
-            out = []
-            for tds, piece in zip(cells_per_row, pieces):
-                texts = piece.split(_CELL_MARK)
-                out.append(list(zip(tds, texts)))  # the last piece (the row's tail) has no cell
-            return out
-    return [[(td, _text_of(td)) for td in tds] for tds in cells_per_row]
+            return [[(*span, _clean_cell(text)) for span, text in zip(row_spans, piece.split(_CELL_MARK))]
+                    for row_spans, piece in zip(spans, pieces)]  # the last piece (the row's tail) has no cell
+    return [[(*span, _clean(_text_of(td))) for span, td in zip(row_spans, tds)]
+            for row_spans, tds in zip(spans, cells_per_row)]
 
 
-def table_to_grid(table, source: str, read: list | None = None) -> Grid:
-    """Expand rowspan/colspan into a true grid (the classic occupancy algorithm). `read`: the table's rows as
-    `_read_all_tables` gives them (else they are read here)."""
-    if read is None:
+def table_to_grid(table, source: str, odd_rows: bool = True, nested: bool | None = None) -> Grid:
+    """Expand rowspan/colspan into a true grid (the classic occupancy algorithm, a list of occupied columns per
+    row). `odd_rows=False`: the page has no row holding anything but cells; `nested`: whether `table` holds tables
+    (None: not known yet)."""
+    if nested is None:
         nested = table.find(".//table") is not None
-        rows = []
-        for tr in table.iter("tr"):
-            if not nested or _owning_table(tr) is table:
-                rows.append(tr)
-                if len(rows) >= MAX_TABLE_ROWS:
-                    break
-        read = [[(td.get("rowspan"), td.get("colspan"), text) for td, text in row] for row in _row_cells(table, rows)]
-    else:
-        read = read[:MAX_TABLE_ROWS]
-    cells: dict[tuple[int, int], tuple[str, int]] = {}
-    n_cols = 0
-    origin_id = 0
+    rows = []
+    for tr in table.iter("tr"):
+        if not nested or _owning_table(tr) is table:
+            rows.append(tr)
+            if len(rows) >= MAX_TABLE_ROWS:
+                break
+    read = _read_rows(table, rows, not nested and not (odd_rows and _ODD_ROW_CHILD(table)))
     n_rows = len(read)
+    texts: list[list] = [[] for _ in range(n_rows)]    # per row: the text at each column (None: not yet covered)
+    origin: list[list] = [[] for _ in range(n_rows)]
+    origin_id = 0
     for r, row in enumerate(read):
+        row_origin = origin[r]
         c = 0
-        for rowspan, colspan, raw_text in row:
-            while (r, c) in cells:
+        for rowspan, colspan, text in row:
+            width = len(row_origin)
+            while c < width and row_origin[c] is not None:
                 c += 1
             if c >= MAX_TABLE_COLS:
                 break
-            text = _clean(raw_text)
-            rs = _span_value(rowspan)
-            cs = _span_value(colspan)
-            if rs == 1 and cs == 1:
-                cells[(r, c)] = (text, origin_id)
+            if rowspan is None and colspan is None:
+                if c == width:
+                    row_origin.append(origin_id)
+                    texts[r].append(text)
+                else:
+                    row_origin[c] = origin_id
+                    texts[r][c] = text
+                c += 1
             else:
-                for dr in range(min(rs, n_rows - r)):
-                    for dc in range(min(cs, MAX_TABLE_COLS - c)):
-                        cells[(r + dr, c + dc)] = (text, origin_id)
+                rs = _span_value(rowspan)
+                cs = _span_value(colspan)
+                end = min(c + cs, MAX_TABLE_COLS)
+                for rr in range(r, min(r + rs, n_rows)):
+                    o, t = origin[rr], texts[rr]
+                    if len(o) < end:
+                        o.extend([None] * (end - len(o)))
+                        t.extend([None] * (end - len(t)))
+                    o[c:end] = [origin_id] * (end - c)
+                    t[c:end] = [text] * (end - c)
+                c += cs
             origin_id += 1
-            c += cs
-            n_cols = max(n_cols, min(c, MAX_TABLE_COLS))
-    missing = ("", PAD)  # a position no <td> covers (ragged rows)
-    grid_cells, grid_origin = [], []
-    for r in range(n_rows):
-        row = [cells.get((r, c), missing) for c in range(n_cols)]
-        grid_cells.append([t for t, _ in row])
-        grid_origin.append([o for _, o in row])
-    return Grid(cells=grid_cells, origin=grid_origin, source=source)
+    n_cols = max(map(len, origin), default=0)
+    for o, t in zip(origin, texts):   # positions no <td> covers (ragged rows): padding
+        if None in o or len(o) < n_cols:
+            o.extend([None] * (n_cols - len(o)))
+            t.extend([None] * (n_cols - len(t)))
+            for c, v in enumerate(o):
+                if v is None:
+                    o[c], t[c] = PAD, ""
+    return Grid(cells=texts, origin=origin, source=source)
 
 
 def _owning_table(el):
@@ -215,9 +186,16 @@ def _owning_table(el):
 _CONTAINER_TAGS = tuple(sorted((_BLOCK - {"br", "font"}) | {"img"}))
 
 
+_CONTAINER_TAG_SET = frozenset(_CONTAINER_TAGS)
+
+
 def _has_block_child(el) -> bool:
-    """Block-level descendants (or pictures, which may be tables published as images) make `el` a container."""
-    return next(el.iterdescendants(*_CONTAINER_TAGS), None) is not None
+    """Block-level descendants (or pictures, which may be tables published as images) make `el` a container.
+    Plain iteration: lxml's tag-filtered iteration prepares its 30 tag names on every call (~10x slower here)."""
+    for d in el.iterdescendants():
+        if d.tag in _CONTAINER_TAG_SET:
+            return True
+    return False
 
 
 _MIN_TABLE_IMAGE = (400, 200)  # smaller pictures are logos, icons, QR codes: not tables
@@ -235,6 +213,14 @@ def _parser(encoding: str | None = None):
 
 
 _PARSERS: dict = {}
+
+
+def _as_utf8(text: str) -> bytes | None:
+    """`text` as UTF-8 bytes for libxml2 (None: lone surrogates, which only a str can carry)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 
 
@@ -243,11 +229,16 @@ def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[l
 
     `load_image(src) -> bytes | None` gives the bytes of an <img> (a data: URI or a file saved beside the page; it
     never fetches anything). Large pictures in the body are read by OCR where the tables were published as images.
-    `utf8`: the page's bytes when `text` is their strict UTF-8 decoding without a BOM: libxml2 reads UTF-8 bytes
-    ~0.4 ms a page faster than a Python str, and builds the same tree (checked on every corpus and generated page).
+    `utf8`: the page's bytes when `text` is their strict UTF-8 decoding without a BOM (else `text` is encoded):
+    libxml2 reads UTF-8 bytes ~0.4 ms a page faster than a Python str, and builds the same tree (checked on every
+    corpus and generated page, in tests/test_ingest.py).
     """
     # lxml refuses str input that carries an encoding declaration; strip XML declarations first.
-    text = _XML_DECLARATION.sub("", text)
+    declaration = _XML_DECLARATION.match(text)   # (match, not sub: sub would try every position of the page)
+    if declaration:
+        text = text[declaration.end():]
+    if utf8 is None:   # a page in another encoding, already decoded: handed over as UTF-8 too
+        utf8 = _as_utf8(text)
     try:
         if utf8 is not None:
             root = etree.fromstring(utf8, _parser("utf-8"))
@@ -264,7 +255,7 @@ def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[l
         content = (m.get("content") or "").strip()
         if name and content:
             meta.setdefault(name, content)
-    title_el = root.find(".//title")
+    title_el = next(root.iter("title"), None)
     page_title = _clean("".join(title_el.itertext())) if title_el is not None else ""
     title = meta.get("articletitle") or page_title
 
@@ -272,7 +263,7 @@ def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[l
     if body is None:
         body = root
     _mark_line_breaks(body, has_form="<form" in text or "<FORM" in text)
-    pre_read = _read_all_tables(root, body, text)
+    odd_rows = bool(_ODD_ROW_CHILD(body))
     blocks: list[Block] = []
     counters = {"table": 0, "text": 0}
 
@@ -317,8 +308,7 @@ def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[l
             return
         if tag == "table" and el.find(".//table") is None:
             counters["table"] += 1
-            read = pre_read[counters["table"] - 1] if pre_read else None
-            grid = table_to_grid(el, f"网页表格{counters['table']}", read)
+            grid = table_to_grid(el, f"网页表格{counters['table']}", odd_rows, nested=False)
             if grid.n_rows:
                 flat = "\n".join(" ".join(dict.fromkeys(c for c in row if c)) for row in grid.cells)
                 blocks.append(Block(kind="table", text=flat, grid=grid, location=grid.source))
