@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .. import templates as T
 from ..document import Document
-from .classify import classify
+from .classify import classify, norm_table_text
 from .metadata import agency_kind, agency_level, agency_year, find_title, publication_date
 from .records import document_records
 from .sections import detect_sections
@@ -68,13 +68,13 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
     zones = find_zones(recs)
     lo = min(z[0] for z in zones.values())
     hi = max(z[1] for z in zones.values())
-    table_text = "\n".join(r.text for r in recs[lo:hi]) if zones.get("t3") or zones.get("t4") or lo > 0 else ""
+    table_key = norm_table_text([r.text for r in recs[lo:hi]]) if zones.get("t3") or zones.get("t4") or lo > 0 else ""
     t3_zone = zones.get("t3")
     t3_rows_with_values = {e.id for r in (recs[t3_zone[0]:t3_zone[1]] if t3_zone else []) if r.values
                            for e in r.entries if e.kind == "row" and e.table == "t3"}
     other_sub = any(x.startswith("t3.other.") for x in t3_rows_with_values)
     other_single = "t3.other" in t3_rows_with_values
-    template, m21, m19 = classify(table_text, full_text, other_sub, other_single)
+    template, m21, m19 = classify(table_key, full_text, other_sub, other_single, normalized=True)
     report.update(template=template, template_markers_2021=m21, template_markers_2019=m19)
 
     sections = [{"report_id": report_id, **s} for s in detect_sections(full_text)]

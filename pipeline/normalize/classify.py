@@ -25,8 +25,22 @@ def count_markers(table_text: str, template_id: str, normalized: bool = False) -
     return sum(1 for m in _markers(template_id) if m in t)
 
 
-def classify(table_text: str, full_text: str, other_subrows: bool, other_single_row: bool) -> tuple[str, int, int]:
-    t = norm_label(table_text)
+@functools.lru_cache(maxsize=16384)
+def _norm_piece(text: str) -> str:
+    return norm_label(text)
+
+
+def norm_table_text(pieces: list[str]) -> str:
+    """norm_label of the pieces joined by newlines, from the norm_label of each piece (memoized: the same rows
+    recur in every report). Equal by construction: a newline is dropped by norm_label and NFKC never composes or
+    reorders across it."""
+    return "".join(_norm_piece(p) if len(p) <= 2000 else norm_label(p) for p in pieces)
+
+
+def classify(table_text: str, full_text: str, other_subrows: bool, other_single_row: bool,
+             normalized: bool = False) -> tuple[str, int, int]:
+    """`normalized`: table_text is norm_label'd already (see norm_table_text)."""
+    t = table_text if normalized else norm_label(table_text)
     m21 = count_markers(t, "gb2021", normalized=True) + (1 if other_subrows else 0)
     m19 = count_markers(t, "gb2019", normalized=True) + (1 if other_single_row and not other_subrows else 0)
     # 行政规范性文件 contains 规范性文件, 本年新 … : the sets are disjoint after normalisation, so no double counting

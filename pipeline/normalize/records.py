@@ -14,6 +14,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..document import PAD, Document
 from .values import parse_cell
@@ -32,11 +33,13 @@ _CLOSING = "）)”\"」』】》:："
 _MEMO_MAX_LEN = 4000   # longer text blocks are cut without memoizing (rare; they would only fill the cache)
 
 
-@dataclass(slots=True)
-class Tok:
+class Tok(NamedTuple):
     raw: str
     location: str
     page: int | None = None
+
+
+_tok = functools.partial(tuple.__new__, Tok)   # Tok((raw, location, page)) without the Python-level __new__
 
 
 @dataclass(slots=True)
@@ -62,8 +65,8 @@ class Rec:
         """The values with where each sits (made only for the rows the tables are read from)."""
         if self.kind == "grid":
             where, page = self.location, self.page
-            return [Tok(t, f"{where} 第{c + 1}列", page) for t, c in zip(self.values, self.grid_cols)]
-        return [Tok(t, self.location, self.page) for t in self.values]
+            return [_tok((t, f"{where} 第{c + 1}列", page)) for t, c in zip(self.values, self.grid_cols)]
+        return [_tok((t, self.location, self.page)) for t in self.values]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -74,10 +77,13 @@ def _is_value_like(text: str) -> bool:
 
 def _kept(row: list[str], ids: list[int]) -> tuple[int, ...] | None:
     """Positions of a grid row that start a source cell (merged cells once, padding never); None: all of them."""
-    if len(row) == len(ids) and PAD not in ids and len(set(ids)) == len(ids):
+    if len(ids) > len(row):
+        ids = ids[:len(row)]
+    first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1)))   # each id → the first position it covers
+    first.pop(PAD, None)
+    if len(first) == len(row):
         return None
-    seen = {PAD}
-    return tuple(c for c, oid in zip(range(len(row)), ids) if oid not in seen and not seen.add(oid))
+    return tuple(sorted(first.values()))
 
 
 @functools.lru_cache(maxsize=16384)

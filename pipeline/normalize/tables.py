@@ -178,12 +178,14 @@ def read_row(tokens: list[Tok], n: int, signed: list[bool], row_check=None) -> R
 
 def _filled(table: str, block: str, row_id: str, col_id: str, parsed: Parsed, tok: Tok | None,
             raw: str | None = None, notes: tuple[str, ...] = ()) -> Cell:
-    if raw is None:
-        raw = tok.raw if tok is not None else ""
     notes = parsed.notes + notes if notes else parsed.notes
-    return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "",
-            tok.page if tok is not None else None, tok.location if tok is not None else "", block, parsed.unit,
-            _note(notes) if notes else "")
+    if tok is not None:
+        if raw is None:
+            raw = tok.raw
+        return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "", tok.page,
+                tok.location, block, parsed.unit, _note(notes) if notes else "")
+    return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "", None, "", block,
+            parsed.unit, _note(notes) if notes else "")
 
 
 def _unparsable(table: str, block: str, row_id: str, col_id: str, raw: str, tok: Tok | None, note: str) -> Cell:
