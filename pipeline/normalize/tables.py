@@ -126,24 +126,17 @@ def _ends_t4(r: Rec) -> bool:
 
 # --- reading a row's values ----------------------------------------------------------------------------------
 
-def _parsed_cells(tokens: list[Tok], n: int, signed: list[bool]) -> list[tuple[Parsed, Tok]] | None:
-    """Grid-like tokens → exactly n parsed cells, or None if the count does not fit (blank cells at either end
-    beyond n are dropped)."""
-    lo, hi = 0, len(tokens)
-    while hi - lo > n and parse_cell(tokens[hi - 1].raw).state == "BLANK":
+def _parsed_cells(raws: tuple[str, ...], n: int, signed: tuple[bool, ...]) -> list[tuple[Parsed, int]] | None:
+    """Grid-like cells → exactly n (parsed cell, index of its token), or None if the count does not fit (blank
+    cells at either end beyond n are dropped)."""
+    lo, hi = 0, len(raws)
+    while hi - lo > n and parse_cell(raws[hi - 1]).state == "BLANK":
         hi -= 1
-    while hi - lo > n and parse_cell(tokens[lo].raw).state == "BLANK":
+    while hi - lo > n and parse_cell(raws[lo]).state == "BLANK":
         lo += 1
     if hi - lo != n:
         return None
-    return [(parse_cell(t.raw, s), t) for t, s in zip(tokens[lo:hi], signed)]
-
-
-def _split_candidates(tokens: list[Tok], n: int) -> tuple[list[list[str]] | None, str]:
-    """Candidate readings of a value run (or of grid cells that hold runs) as n numbers."""
-    raw = " ".join(t.raw for t in tokens)
-    chunks = chunks_of(raw)
-    return candidate_splits(chunks, n), raw
+    return [(parse_cell(raws[i], s), i) for i, s in zip(range(lo, hi), signed)]
 
 
 @dataclass(slots=True)
@@ -157,23 +150,51 @@ class RowRead:
 
 def read_row(tokens: list[Tok], n: int, signed: list[bool], row_check=None) -> RowRead:
     """Read one row of n cells; `row_check(list[float]) -> bool` is the row identity used to pick a split."""
-    direct = _parsed_cells(tokens, n, signed)
+    return _with_tokens(_read(tuple(t.raw for t in tokens), n, tuple(signed), row_check), tokens)
+
+
+def read_rec(rec: Rec, n: int, signed: tuple[bool, ...], row_check=None) -> RowRead:
+    """read_row of one record's values."""
+    return _with_tokens(_read(rec.values, n, signed, row_check), rec.tokens())
+
+
+def _with_tokens(shape: tuple, tokens: list[Tok]) -> RowRead:
+    """A read (token indices) → RowRead (the tokens themselves)."""
+    cells, candidates, raw, tok, split = shape
+    return RowRead(None if cells is None else [(p, tokens[i]) for p, i in cells],
+                   None if candidates is None else list(candidates), raw, None if tok is None else tokens[tok], split)
+
+
+def _read(raws: tuple[str, ...], n: int, signed: tuple[bool, ...], row_check) -> tuple:
+    """How a row of cell texts reads: (cells as (parsed, token index) | None, candidates | None, raw, token index of
+    the run | None, split). A pure function of its arguments (row_check: a memoized identity check), memoized but
+    for very long rows: the same rows recur across reports."""
+    if len(raws) <= 64:
+        return _read_memo(raws, n, signed, row_check)
+    return _read_row(raws, n, signed, row_check)
+
+
+def _read_row(raws: tuple[str, ...], n: int, signed: tuple[bool, ...], row_check) -> tuple:
+    direct = _parsed_cells(raws, n, signed)
     if direct is not None and all(p.state != "UNPARSABLE" for p, _ in direct):
-        return RowRead(direct)
-    cands, raw = _split_candidates(tokens, n)
-    tok = tokens[0] if tokens else None
+        return direct, None, "", None, False
+    raw = " ".join(raws)   # candidate readings of a value run (or of grid cells that hold runs) as n numbers
+    cands = candidate_splits(chunks_of(raw), n)
+    tok = 0 if raws else None
     if cands is None or not cands:
         if direct is not None:
-            return RowRead(direct)
-        return RowRead(candidates=[], raw=raw, tok=tok)
+            return direct, None, "", None, False
+        return None, [], raw, tok, False
     if row_check is not None:
         ok = [c for c in cands if row_check([float(x) for x in c])]
         if ok:
             cands = ok
     if len(cands) == 1:
-        return RowRead(cells=[(parse_cell(x, s), tok) for x, s in zip(cands[0], signed)], raw=raw, tok=tok,
-                       split=len(chunks_of(raw)) < n)
-    return RowRead(candidates=cands, raw=raw, tok=tok, split=True)
+        return [(parse_cell(x, s), tok) for x, s in zip(cands[0], signed)], None, raw, tok, len(chunks_of(raw)) < n
+    return None, cands, raw, tok, True
+
+
+_read_memo = functools.lru_cache(maxsize=16384)(_read_row)
 
 
 def _filled(table: str, block: str, row_id: str, col_id: str, parsed: Parsed, tok: Tok | None,
@@ -248,7 +269,7 @@ def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[
             if rec is None:
                 cells.extend(_missing_cells("t2", b.id, r.id, cols))
                 continue
-            rr = read_row(rec.tokens(), len(cols), [c.signed for c in b.cols])
+            rr = read_rec(rec, len(cols), tuple(c.signed for c in b.cols))
             if rr.cells is not None:
                 cells.extend(_row_cells("t2", b.id, _row_keys(r.id, cols), rr))
             else:   # digits of a t2 row that do not split one way: the whole row is unreadable
@@ -351,7 +372,7 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
     # pass 3: read values; rows whose digits need splitting keep their candidates for the table-level pass
     headers = _t3_header_positions(recs, zone, tpl) if found else {}
     reads: dict[str, RowRead] = {}
-    unsigned = [False] * n
+    unsigned = (False,) * n
     for r in rows:
         rec = found.get(r)
         if rec is None:
@@ -361,7 +382,7 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
             if mapped is not None:
                 reads[r] = RowRead(cells=mapped)  # columns by the header each cell sits under
                 continue
-        reads[r] = read_row(rec.tokens(), n, unsigned, row_check=_row_check("t3", [r], cols))
+        reads[r] = read_rec(rec, n, unsigned, row_check=_row_check("t3", [r], cols))
     _resolve_with_column_identities(reads, rows, cols)
 
     cells: list[Cell] = []
