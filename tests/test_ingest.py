@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from unittest import mock
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.ingest import read_document
 from pipeline.ingest.html import parse_html
 from pipeline.ingest.sniff import decode_text, html_declared_charset, sniff_format
@@ -143,3 +146,20 @@ def test_utf8_pages_read_from_their_bytes_give_the_same_blocks():
         with mock.patch("pipeline.ingest.html._as_utf8", lambda text: None):
             from_str = parse_html(text)
         assert parse_html(text) == from_str and from_str[0]
+
+
+_SPACES = list(" \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000\u1680\u2028\u2029\x85\x1c\u202f\u205f\ufeff\u200e")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.text(st.sampled_from(_SPACES + ["a", "中", "1", "\ufdd0"]), max_size=20), st.text(max_size=20)))
+def test_text_cleaning_is_the_whitespace_regex(line):
+    """The readers' fast path (split/join on printable text) gives exactly the regex definition."""
+    from pipeline.ingest import html, text
+
+    def by_lines(t: str) -> str:   # every line: whitespace runs as one space, stripped; empty lines dropped
+        return "\n".join(x for x in (html._WS.sub(" ", ln).strip() for ln in t.strip().split("\n")) if x)
+
+    assert text._clean(line) == text._WS.sub(" ", line).strip()
+    assert html._clean(line) == by_lines(line)
+    assert html._clean(line + "\n" + line[::-1]) == by_lines(line + "\n" + line[::-1])

@@ -24,9 +24,13 @@ MAX_TABLE_COLS = 500
 
 
 def _clean(text: str) -> str:
+    """Lines stripped, whitespace runs (`_WS`) as one space, empty lines dropped. A printable text is one line with
+    no whitespace but the ASCII space (tabs, NBSP, ideographic and zero-width spaces are not printable)."""
+    if text.isprintable():
+        return " ".join(text.split())
     text = text.strip()
-    if "\n" not in text:  # most cells: one line
-        return _WS.sub(" ", text).strip() if not text.isdigit() else text
+    if "\n" not in text:
+        return _WS.sub(" ", text).strip()
     lines = [_WS.sub(" ", ln).strip() for ln in text.split("\n")]
     return "\n".join(ln for ln in lines if ln)
 

@@ -25,6 +25,10 @@ _META_KEYS = {"标题": "title", "发布时间": "published_at", "发布日期":
 
 
 def _clean(s: str) -> str:
+    """Whitespace runs (`_WS`) as one space, ends stripped. A printable line holds no whitespace but the ASCII
+    space (tabs, NBSP, ideographic and zero-width spaces are not printable): split/join does it without the regex."""
+    if s.isprintable():
+        return " ".join(s.split())
     return _WS.sub(" ", s).strip()
 
 
