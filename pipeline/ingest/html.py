@@ -52,7 +52,7 @@ def _mark_line_breaks(root, has_form: bool = True) -> None:
 
 
 def _mark_cell_lines(table) -> None:
-    """<p>/<div>/<li> inside a cell are lines of their own (the per-table path; `_read_all_tables` does it in XSLT)."""
+    """<p>/<div>/<li> inside a cell are lines of their own."""
     for el in table.iter("p", "div", "li"):
         el.text = "\n" + el.text if el.text else "\n"
         el.tail = "\n" + el.tail if el.tail else "\n"
