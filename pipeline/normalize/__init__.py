@@ -88,12 +88,13 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
     found = {}
     if tpl_id is not None:
         tpl = T.get(tpl_id)
-        t2_cells, found["t2"], _ = assemble_t2(recs, zones["t2"], tpl)
-        t3 = assemble_t3(recs, t3_zone, tpl) if t3_zone else None
+        t2_cells, found["t2"], _ = assemble_t2(recs, zones["t2"], tpl, report_id)
+        t3 = assemble_t3(recs, t3_zone, tpl, report_id) if t3_zone else None
         if t3 is None:  # no t3 rows anywhere: every cell MISSING
-            t3 = TableResult(cells=[missing_cell("t3", "", r.id, c.id) for r in tpl.t3_rows for c in tpl.t3_cols])
+            t3 = TableResult(cells=[missing_cell(report_id, "t3", "", r.id, c.id) for r in tpl.t3_rows
+                                    for c in tpl.t3_cols])
         found["t3"] = t3.found.get("t3", False)
-        t4_cells, found["t4"] = assemble_t4(recs, zones.get("t4"), tpl)
+        t4_cells, found["t4"] = assemble_t4(recs, zones.get("t4"), tpl, report_id)
         cells = t2_cells + t3.cells + t4_cells
         missing_tables = [TABLE_ZH[t] for t in ("t2", "t3", "t4") if not found[t]]
         if len(missing_tables) == 3:
@@ -104,8 +105,4 @@ def normalize(doc: Document, report_id: str, overrides: dict | None = None) -> N
             report["status"] = "partial"
             report["error"] = (f"未找到{'、'.join(missing_tables)} | Table(s) not found: "
                                + ", ".join({'表二': 't2', '表三': 't3', '表四': 't4'}[t] for t in missing_tables))
-    cell_rows = [{
-        "report_id": report_id, "table": table, "row_id": row_id, "col_id": col_id, "value": value, "state": state,
-        "raw": raw, "page": page, "location": location, "block": block, "unit": unit, "note": note,
-    } for table, row_id, col_id, value, state, raw, page, location, block, unit, note in cells]
-    return Normalized(report=report, cells=cell_rows, sections=sections)
+    return Normalized(report=report, cells=cells, sections=sections)

@@ -6,8 +6,8 @@ conversions) fill the template rows missing between their labelled neighbours wh
 Cells run together without separators are split in the one way that satisfies the row and column identities;
 when several splits remain, the cells are UNPARSABLE with the note ``split_ambiguous`` — never a silent guess.
 
-Cells are emitted as tuples in output column order (see CELL_FIELDS): a report has some 250 of them, and the
-MISSING ones of a template are made once.
+Cells are emitted as the output rows (dicts, see `missing_cell` for the fields): a report has some 250 of them,
+so what a row's cells hold is worked out once per distinct row text (see `_read`).
 """
 from __future__ import annotations
 
@@ -25,13 +25,12 @@ _SECTION_TEXT = re.compile(r"(存在的?(主要)?问题|改进(情况|措施)|�
 _NARRATIVE = re.compile(r"[\u4e00-\u9fff][^\n]{0,80}[，。；！？][^\n]{0,80}[\u4e00-\u9fff]|[^\n]{60,}")
 
 
-# one output cell: (table, row_id, col_id, value, state, raw, page, location, block, unit, note)
-CELL_FIELDS = ("table", "row_id", "col_id", "value", "state", "raw", "page", "location", "block", "unit", "note")
-Cell = tuple
+Cell = dict   # one output row: report_id, table, row_id, col_id, value, state, raw, page, location, block, unit, note
 
 
-def missing_cell(table: str, block: str, row_id: str, col_id: str) -> Cell:
-    return (table, row_id, col_id, None, "MISSING", "", None, "", block, "", "")
+def missing_cell(rid: str, table: str, block: str, row_id: str, col_id: str) -> Cell:
+    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": None, "state": "MISSING",
+            "raw": "", "page": None, "location": "", "block": block, "unit": "", "note": ""}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -146,6 +145,7 @@ class RowRead:
     raw: str = ""
     tok: Tok | None = None
     split: bool = False
+    payloads: tuple | None = None   # per resolved cell: (value, state, raw, unit, note) as emitted (see _read_row)
 
 
 def read_row(tokens: list[Tok], n: int, signed: list[bool], row_check=None) -> RowRead:
@@ -160,9 +160,10 @@ def read_rec(rec: Rec, n: int, signed: tuple[bool, ...], row_check=None) -> RowR
 
 def _with_tokens(shape: tuple, tokens: list[Tok]) -> RowRead:
     """A read (token indices) → RowRead (the tokens themselves)."""
-    cells, candidates, raw, tok, split = shape
+    cells, candidates, raw, tok, split, payloads = shape
     return RowRead(None if cells is None else [(p, tokens[i]) for p, i in cells],
-                   None if candidates is None else list(candidates), raw, None if tok is None else tokens[tok], split)
+                   None if candidates is None else list(candidates), raw, None if tok is None else tokens[tok], split,
+                   payloads)
 
 
 def _read(raws: tuple[str, ...], n: int, signed: tuple[bool, ...], row_check) -> tuple:
@@ -177,60 +178,77 @@ def _read(raws: tuple[str, ...], n: int, signed: tuple[bool, ...], row_check) ->
 def _read_row(raws: tuple[str, ...], n: int, signed: tuple[bool, ...], row_check) -> tuple:
     direct = _parsed_cells(raws, n, signed)
     if direct is not None and all(p.state != "UNPARSABLE" for p, _ in direct):
-        return direct, None, "", None, False
+        return _resolved(direct, raws, None, "", None, False)
     raw = " ".join(raws)   # candidate readings of a value run (or of grid cells that hold runs) as n numbers
     cands = candidate_splits(chunks_of(raw), n)
     tok = 0 if raws else None
     if cands is None or not cands:
         if direct is not None:
-            return direct, None, "", None, False
-        return None, [], raw, tok, False
+            return _resolved(direct, raws, None, "", None, False)
+        return None, [], raw, tok, False, None
     if row_check is not None:
         ok = [c for c in cands if row_check([float(x) for x in c])]
         if ok:
             cands = ok
     if len(cands) == 1:
-        return [(parse_cell(x, s), tok) for x, s in zip(cands[0], signed)], None, raw, tok, len(chunks_of(raw)) < n
-    return None, cands, raw, tok, True
+        cells = [(parse_cell(x, s), tok) for x, s in zip(cands[0], signed)]
+        return _resolved(cells, raws, None, raw, tok, len(chunks_of(raw)) < n)
+    return None, cands, raw, tok, True, None
+
+
+def _resolved(cells: list[tuple[Parsed, int]], raws: tuple[str, ...], *rest) -> tuple:
+    """A resolved read with what each cell emits: what `_filled` gives for the parsed cell and its token's text."""
+    split = rest[-1]
+    payloads = tuple(_payload(p, raws[i], _SPLIT if split else ()) for p, i in cells)
+    return (cells, *rest, payloads)
+
+
+def _payload(parsed: Parsed, raw: str, notes: tuple[str, ...]) -> tuple:
+    notes = parsed.notes + notes if notes else parsed.notes
+    return parsed.value, parsed.state, _squash(raw) if raw else "", parsed.unit, _note(notes) if notes else ""
 
 
 _read_memo = functools.lru_cache(maxsize=16384)(_read_row)
 
 
-def _filled(table: str, block: str, row_id: str, col_id: str, parsed: Parsed, tok: Tok | None,
+def _filled(rid: str, table: str, block: str, row_id: str, col_id: str, parsed: Parsed, tok: Tok | None,
             raw: str | None = None, notes: tuple[str, ...] = ()) -> Cell:
-    notes = parsed.notes + notes if notes else parsed.notes
-    if tok is not None:
-        if raw is None:
-            raw = tok.raw
-        return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "", tok.page,
-                tok.location, block, parsed.unit, _note(notes) if notes else "")
-    return (table, row_id, col_id, parsed.value, parsed.state, _squash(raw) if raw else "", None, "", block,
-            parsed.unit, _note(notes) if notes else "")
+    if raw is None:
+        raw = tok.raw if tok is not None else ""
+    value, state, raw, unit, note = _payload(parsed, raw, notes)
+    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": value, "state": state,
+            "raw": raw, "page": tok.page if tok is not None else None, "location": tok.location if tok is not None else "",
+            "block": block, "unit": unit, "note": note}
 
 
-def _unparsable(table: str, block: str, row_id: str, col_id: str, raw: str, tok: Tok | None, note: str) -> Cell:
-    return (table, row_id, col_id, None, "UNPARSABLE", _squash(raw) if raw else "",
-            tok.page if tok is not None else None, tok.location if tok is not None else "", block, "", note)
+def _unparsable(rid: str, table: str, block: str, row_id: str, col_id: str, raw: str, tok: Tok | None,
+                note: str) -> Cell:
+    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": None,
+            "state": "UNPARSABLE", "raw": _squash(raw) if raw else "", "page": tok.page if tok is not None else None,
+            "location": tok.location if tok is not None else "", "block": block, "unit": "", "note": note}
 
 
 _SPLIT = ("digits_split",)
 
 
-def _row_cells(table: str, block: str, keys: tuple[tuple[str, str], ...], rr: RowRead) -> list[Cell]:
+def _row_cells(rid: str, table: str, block: str, keys: tuple[tuple[str, str], ...], rr: RowRead) -> list[Cell]:
     """The cells (row_id, col_id in `keys`) of one read row: resolved values, the values every candidate split
     agrees on, else UNPARSABLE; MISSING where the read has no cell."""
-    if rr.cells is not None:
+    if rr.payloads is not None:   # a read of cell texts: what each cell emits is known, only its place is added
+        out = [{"report_id": rid, "table": table, "row_id": r, "col_id": c, "value": value, "state": state,
+                "raw": raw, "page": tok.page, "location": tok.location, "block": block, "unit": unit, "note": note}
+               for (r, c), (_, tok), (value, state, raw, unit, note) in zip(keys, rr.cells, rr.payloads)]
+    elif rr.cells is not None:
         notes = _SPLIT if rr.split else ()
-        out = [_filled(table, block, r, c, pt[0], pt[1], None, notes) if pt is not None
-               else missing_cell(table, block, r, c) for (r, c), pt in zip(keys, rr.cells)]
+        out = [_filled(rid, table, block, r, c, pt[0], pt[1], None, notes) if pt is not None
+               else missing_cell(rid, table, block, r, c) for (r, c), pt in zip(keys, rr.cells)]
     else:
         note = "split_ambiguous" if rr.candidates else "unreadable_row"
         agree = _agreeing(rr.candidates) if rr.candidates else [None] * len(keys)
-        out = [_filled(table, block, r, c, parse_cell(v), rr.tok, rr.raw, _SPLIT) if v is not None
-               else _unparsable(table, block, r, c, rr.raw, rr.tok, note) for (r, c), v in zip(keys, agree)]
+        out = [_filled(rid, table, block, r, c, parse_cell(v), rr.tok, rr.raw, _SPLIT) if v is not None
+               else _unparsable(rid, table, block, r, c, rr.raw, rr.tok, note) for (r, c), v in zip(keys, agree)]
     if len(out) < len(keys):
-        out.extend(missing_cell(table, block, r, c) for r, c in keys[len(out):])
+        out.extend(missing_cell(rid, table, block, r, c) for r, c in keys[len(out):])
     return out
 
 
@@ -240,14 +258,18 @@ def _row_keys(row_id: str, cols: tuple[str, ...]) -> tuple[tuple[str, str], ...]
 
 
 @functools.lru_cache(maxsize=256)
-def _missing_cells(table: str, block: str, row_id: str, cols: tuple[str, ...]) -> tuple[Cell, ...]:
-    """A row of MISSING cells (the same tuples in every report)."""
-    return tuple(missing_cell(table, block, row_id, c) for c in cols)
+def _missing_row(table: str, block: str, row_id: str, cols: tuple[str, ...]) -> tuple[Cell, ...]:
+    return tuple(missing_cell("", table, block, row_id, c) for c in cols)
+
+
+def _missing_cells(rid: str, table: str, block: str, row_id: str, cols: tuple[str, ...]) -> list[Cell]:
+    """A row of MISSING cells (copies of the row made once per template row)."""
+    return [{**cell, "report_id": rid} for cell in _missing_row(table, block, row_id, cols)]
 
 
 # --- t2 -----------------------------------------------------------------------------------------------------------
 
-def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[list[Cell], bool, list[str]]:
+def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template, rid: str = "") -> tuple[list[Cell], bool, list[str]]:
     by_row = {r.id for b in tpl.t2_blocks for r in b.rows}
     seen: dict[str, Rec] = {}
     dups = []
@@ -267,14 +289,14 @@ def assemble_t2(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> tuple[
         for r in b.rows:
             rec = seen.get(r.id)
             if rec is None:
-                cells.extend(_missing_cells("t2", b.id, r.id, cols))
+                cells.extend(_missing_cells(rid, "t2", b.id, r.id, cols))
                 continue
             rr = read_rec(rec, len(cols), tuple(c.signed for c in b.cols))
             if rr.cells is not None:
-                cells.extend(_row_cells("t2", b.id, _row_keys(r.id, cols), rr))
+                cells.extend(_row_cells(rid, "t2", b.id, _row_keys(r.id, cols), rr))
             else:   # digits of a t2 row that do not split one way: the whole row is unreadable
                 note = "split_ambiguous" if rr.candidates else "unreadable_row"
-                cells.extend(_unparsable("t2", b.id, r.id, c, rr.raw, rr.tok, note) for c in cols)
+                cells.extend(_unparsable(rid, "t2", b.id, r.id, c, rr.raw, rr.tok, note) for c in cols)
     return cells, bool(seen), dups
 
 
@@ -316,7 +338,7 @@ def _by_header(rec: Rec, positions: dict[int, str], cols: list[str]) -> list | N
     return mapped
 
 
-def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableResult:
+def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template, rid: str = "") -> TableResult:
     cols = [c.id for c in tpl.t3_cols]
     n = len(cols)
     rows_all = [r.id for r in tpl.t3_rows]
@@ -390,9 +412,9 @@ def assemble_t3(recs: list[Rec], zone: tuple[int, int], tpl: Template) -> TableR
     for r in rows:
         rr = reads.get(r)
         if rr is None:
-            cells.extend(_missing_cells("t3", "", r, col_key))
+            cells.extend(_missing_cells(rid, "t3", "", r, col_key))
         else:
-            cells.extend(_row_cells("t3", "", _row_keys(r, col_key), rr))
+            cells.extend(_row_cells(rid, "t3", "", _row_keys(r, col_key), rr))
     return TableResult(cells=cells, duplicate_rows=dups, unassigned_rows=unassigned,
                        found={"t3": bool(found)})
 
@@ -463,12 +485,12 @@ def _resolve_with_column_identities(reads: dict[str, RowRead], rows: list[str], 
 
 # --- t4 -----------------------------------------------------------------------------------------------------------
 
-def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) -> tuple[list[Cell], bool]:
+def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template, rid: str = "") -> tuple[list[Cell], bool]:
     groups = [g.id for g in tpl.t4_groups]
     cols = [c.id for c in tpl.t4_cols]
     n = len(groups) * len(cols)
     if zone is None:
-        return [missing_cell("t4", "", g, c) for g in groups for c in cols], False
+        return [missing_cell(rid, "t4", "", g, c) for g in groups for c in cols], False
     tokens: list[Tok] = []
     for rec in recs[zone[0]:zone[1]]:
         if not _t4_values(rec):
@@ -477,6 +499,6 @@ def assemble_t4(recs: list[Rec], zone: tuple[int, int] | None, tpl: Template) ->
             break  # a repeated copy of the table
         tokens.extend(rec.tokens())
     if not tokens:
-        return [missing_cell("t4", "", g, c) for g in groups for c in cols], False
+        return [missing_cell(rid, "t4", "", g, c) for g in groups for c in cols], False
     rr = read_row(tokens, n, [False] * n, row_check=_row_check("t4", groups, cols))
-    return _row_cells("t4", "", tuple((g, c) for g in groups for c in cols), rr), True
+    return _row_cells(rid, "t4", "", tuple((g, c) for g in groups for c in cols), rr), True
