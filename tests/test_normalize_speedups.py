@@ -62,3 +62,14 @@ def test_trie_anchor_pattern_matches_what_the_longest_first_alternation_matches(
         assert got == [(m.span(), m.group(0)) for m in alternation.finditer(text)], text
         matched += bool(got)
     assert matched > 3000
+
+
+def test_table_text_normalized_piece_by_piece_is_norm_label_of_the_joined_text():
+    from pipeline.normalize.classify import norm_table_text
+    from pipeline.templates import norm_label
+
+    texts = _texts(6000, 9) + ["e\u0301", "\u0301x", "가", "\u11a8", "ｅ", "\u0338<", "\uff1c", "\u3099か"]
+    rnd = random.Random(13)
+    for _ in range(3000):
+        pieces = [rnd.choice(texts) for _ in range(rnd.randint(0, 6))]
+        assert norm_table_text(pieces) == norm_label("\n".join(pieces)), pieces
