@@ -5,6 +5,7 @@ rowspan/colspan. Parsing is lxml's HTML parser: it never fetches anything and ne
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 from lxml import etree
@@ -66,10 +67,6 @@ def _text_of(el) -> str:
     return etree.tostring(el, method="text", encoding="utf-8", with_tail=False).decode()
 
 
-def _span(el, attr: str) -> int:
-    return _span_value(el.get(attr))
-
-
 def _span_value(v: str | None) -> int:
     if not v:
         return 1
@@ -95,10 +92,10 @@ def _clean_cell(text: str) -> str:
 def _read_rows(table, rows: list, simple: bool) -> list[list[tuple[str | None, str | None, str]]]:
     """(rowspan, colspan, cleaned text) of every <td>/<th> of `rows`.
 
-    One C-level text serialisation of the whole table instead of one `itertext()` per cell: each row and cell is
-    marked by a noncharacter in the tree (a cell's own tail and a row's own text are never cell text), the
-    table's text is cut at the marks. `simple`: no nested table, no row holding other elements than cells; else,
-    or when the marks occur in the text already, each cell is read on its own."""
+    One C-level text serialisation of the whole table instead of one per cell: each row and cell is marked by a
+    noncharacter in the tree (a cell's own tail and a row's own text are never cell text), the table's text is cut
+    at the marks. `simple`: no row holding other elements than cells; else, or when the marks occur in the text
+    already, each cell is read on its own."""
     _mark_cell_lines(table)
     cells_per_row = []
     spans = []
@@ -122,19 +119,12 @@ def _read_rows(table, rows: list, simple: bool) -> list[list[tuple[str | None, s
             for row_spans, tds in zip(spans, cells_per_row)]
 
 
-def table_to_grid(table, source: str, odd_rows: bool = True, nested: bool | None = None) -> Grid:
-    """Expand rowspan/colspan into a true grid (the classic occupancy algorithm, a list of occupied columns per
-    row). `odd_rows=False`: the page has no row holding anything but cells; `nested`: whether `table` holds tables
-    (None: not known yet)."""
-    if nested is None:
-        nested = table.find(".//table") is not None
-    rows = []
-    for tr in table.iter("tr"):
-        if not nested or _owning_table(tr) is table:
-            rows.append(tr)
-            if len(rows) >= MAX_TABLE_ROWS:
-                break
-    read = _read_rows(table, rows, not nested and not (odd_rows and _ODD_ROW_CHILD(table)))
+def table_to_grid(table, source: str, odd_rows: bool = True) -> Grid:
+    """An innermost table (it holds no table) → a true grid: rowspan/colspan expanded (the classic occupancy
+    algorithm, a list of occupied columns per row). `odd_rows=False`: the page has no row holding anything but
+    cells."""
+    rows = list(itertools.islice(table.iter("tr"), MAX_TABLE_ROWS))
+    read = _read_rows(table, rows, not (odd_rows and _ODD_ROW_CHILD(table)))
     n_rows = len(read)
     texts: list[list] = [[] for _ in range(n_rows)]    # per row: the text at each column (None: not yet covered)
     origin: list[list] = [[] for _ in range(n_rows)]
@@ -180,24 +170,14 @@ def table_to_grid(table, source: str, odd_rows: bool = True, nested: bool | None
     return Grid(cells=texts, origin=origin, source=source)
 
 
-def _owning_table(el):
-    p = el.getparent()
-    while p is not None and p.tag != "table":
-        p = p.getparent()
-    return p
-
-
-_CONTAINER_TAGS = tuple(sorted((_BLOCK - {"br", "font"}) | {"img"}))
-
-
-_CONTAINER_TAG_SET = frozenset(_CONTAINER_TAGS)
+_CONTAINER_TAGS = frozenset((_BLOCK - {"br", "font"}) | {"img"})
 
 
 def _has_block_child(el) -> bool:
     """Block-level descendants (or pictures, which may be tables published as images) make `el` a container.
     Plain iteration: lxml's tag-filtered iteration prepares its 30 tag names on every call (~10x slower here)."""
     for d in el.iterdescendants():
-        if d.tag in _CONTAINER_TAG_SET:
+        if d.tag in _CONTAINER_TAGS:
             return True
     return False
 
@@ -312,7 +292,7 @@ def parse_html(text: str, load_image=None, utf8: bytes | None = None) -> tuple[l
             return
         if tag == "table" and el.find(".//table") is None:
             counters["table"] += 1
-            grid = table_to_grid(el, f"网页表格{counters['table']}", odd_rows, nested=False)
+            grid = table_to_grid(el, f"网页表格{counters['table']}", odd_rows)
             if grid.n_rows:
                 flat = "\n".join(" ".join(dict.fromkeys(c for c in row if c)) for row in grid.cells)
                 blocks.append(Block(kind="table", text=flat, grid=grid, location=grid.source))

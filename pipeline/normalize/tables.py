@@ -6,7 +6,7 @@ conversions) fill the template rows missing between their labelled neighbours wh
 Cells run together without separators are split in the one way that satisfies the row and column identities;
 when several splits remain, the cells are UNPARSABLE with the note ``split_ambiguous`` — never a silent guess.
 
-Cells are emitted as the output rows (dicts, see `missing_cell` for the fields): a report has some 250 of them,
+Cells are emitted as the output rows (dicts, see `_cell` for the fields): a report has some 250 of them,
 so what a row's cells hold is worked out once per distinct row text (see `_read`).
 """
 from __future__ import annotations
@@ -28,9 +28,16 @@ _NARRATIVE = re.compile(r"[\u4e00-\u9fff][^\n]{0,80}[，。；！？][^\n]{0,80}
 Cell = dict   # one output row: report_id, table, row_id, col_id, value, state, raw, page, location, block, unit, note
 
 
+def _cell(rid: str, table: str, block: str, row_id: str, col_id: str, value: float | None, state: str, raw: str,
+          tok: Tok | None, unit: str, note: str) -> Cell:
+    """One output row (the hot path in `_row_cells` writes the same dict inline)."""
+    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": value, "state": state,
+            "raw": raw, "page": tok.page if tok is not None else None, "location": tok.location if tok is not None else "",
+            "block": block, "unit": unit, "note": note}
+
+
 def missing_cell(rid: str, table: str, block: str, row_id: str, col_id: str) -> Cell:
-    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": None, "state": "MISSING",
-            "raw": "", "page": None, "location": "", "block": block, "unit": "", "note": ""}
+    return _cell(rid, table, block, row_id, col_id, None, "MISSING", "", None, "", "")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -216,16 +223,12 @@ def _filled(rid: str, table: str, block: str, row_id: str, col_id: str, parsed: 
     if raw is None:
         raw = tok.raw if tok is not None else ""
     value, state, raw, unit, note = _payload(parsed, raw, notes)
-    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": value, "state": state,
-            "raw": raw, "page": tok.page if tok is not None else None, "location": tok.location if tok is not None else "",
-            "block": block, "unit": unit, "note": note}
+    return _cell(rid, table, block, row_id, col_id, value, state, raw, tok, unit, note)
 
 
 def _unparsable(rid: str, table: str, block: str, row_id: str, col_id: str, raw: str, tok: Tok | None,
                 note: str) -> Cell:
-    return {"report_id": rid, "table": table, "row_id": row_id, "col_id": col_id, "value": None,
-            "state": "UNPARSABLE", "raw": _squash(raw) if raw else "", "page": tok.page if tok is not None else None,
-            "location": tok.location if tok is not None else "", "block": block, "unit": "", "note": note}
+    return _cell(rid, table, block, row_id, col_id, None, "UNPARSABLE", _squash(raw) if raw else "", tok, "", note)
 
 
 _SPLIT = ("digits_split",)
